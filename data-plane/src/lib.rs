@@ -1,1 +1,1 @@
-//! stub
+//! The regional data plane.

@@ -5,6 +5,9 @@
 //! ([`node`]), and the tokens both sides mint or check ([`token`], [`refresh`]). Keeping them
 //! in one crate means a change to the protocol is one change, seen by both sides at compile
 //! time.
+//!
+//! Two small runtime modules live here as well because both binaries need them the same way:
+//! layered configuration ([`settings`]) and logging setup ([`telemetry`]).
 
 pub mod aead;
 pub mod clock;
@@ -14,6 +17,8 @@ pub mod node;
 pub mod push;
 pub mod refresh;
 pub mod secret;
+pub mod settings;
+pub mod telemetry;
 pub mod token;
 
 pub use clock::Clock;
