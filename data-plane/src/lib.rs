@@ -1,1 +1,134 @@
-//! The regional data plane.
+//! The regional data plane: serves each API's token endpoints from memory.
+//!
+//! A data plane knows its region, its node credential and the control plane's URL. It takes
+//! a snapshot of its region's configuration, follows the change feed ([`sync`]) and answers
+//! every platform endpoint from the configuration in memory ([`config`]). The only calls it
+//! makes while answering requests are refresh-token redemptions.
+//!
+//! The request path lives in [`http`]: resolve the host to an API ([`routing`]), find the
+//! platform endpoint, answer it ([`grants`] for tokens, [`bearer`] for bearer checks).
+
+pub mod bearer;
+pub mod config;
+pub mod grants;
+mod http;
+pub mod node_client;
+mod openapi;
+pub mod routing;
+pub mod settings;
+pub mod sync;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use restapi_shared::Clock;
+use restapi_shared::push::{RegionSnapshot, Revision};
+use tokio::net::TcpListener;
+
+use crate::bearer::BearerVerifier;
+use crate::config::{ConfigStore, RegionState};
+use crate::http::AppState;
+use crate::node_client::NodeClient;
+pub use crate::openapi::openapi;
+pub use crate::settings::Settings;
+
+/// Why a data plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is missing or malformed.
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    /// The HTTP client for the control plane could not be built.
+    #[error("cannot build the control plane client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// A running data plane: its configuration, its sync task and its router.
+#[derive(Debug)]
+pub struct DataPlane {
+    state: Arc<AppState>,
+}
+
+impl DataPlane {
+    /// Starts a data plane that follows the control plane: spawns the sync task on the
+    /// current tokio runtime. The data plane is not ready until the first snapshot is applied.
+    ///
+    /// The sync task runs as long as the runtime does; dropping the `DataPlane` does not stop
+    /// it (the router may outlive this value).
+    pub fn start(settings: Settings, clock: Clock) -> Result<DataPlane, StartError> {
+        let connection = settings.connection()?;
+        let store = Arc::new(ConfigStore::default());
+        let control_plane = NodeClient::new(&connection, Arc::clone(&store))?;
+        tokio::spawn(sync::run(control_plane.clone(), Arc::clone(&store)));
+        Ok(Self::assemble(&settings, clock, store, Some(control_plane)))
+    }
+
+    /// A data plane serving a fixed snapshot, without a sync task: for tests and the bench.
+    ///
+    /// Refresh tokens are redeemed at `control_plane_url` when the settings name one (with
+    /// `region` and `node_token`); otherwise the refresh grant answers `temporarily_unavailable`.
+    pub fn from_snapshot(
+        settings: Settings,
+        clock: Clock,
+        snapshot: RegionSnapshot,
+    ) -> Result<DataPlane, StartError> {
+        settings.validate()?;
+        let store = Arc::new(ConfigStore::default());
+        store.replace(RegionState::from_snapshot(snapshot));
+        let control_plane = match settings.connection() {
+            Ok(connection) => Some(NodeClient::new(&connection, Arc::clone(&store))?),
+            Err(_) => None,
+        };
+        Ok(Self::assemble(&settings, clock, store, control_plane))
+    }
+
+    fn assemble(
+        settings: &Settings,
+        clock: Clock,
+        store: Arc<ConfigStore>,
+        control_plane: Option<NodeClient>,
+    ) -> Self {
+        // The document is the same for the process's life: serialise it once.
+        let openapi_json = openapi().to_json().map(Bytes::from).unwrap_or_default();
+        let state = AppState {
+            store,
+            clock,
+            app_domain: settings.app_domain.clone(),
+            public_scheme: settings.public_scheme,
+            bearer: BearerVerifier::new(),
+            control_plane,
+            openapi_json,
+        };
+        Self {
+            state: Arc::new(state),
+        }
+    }
+
+    /// Every endpoint of the data plane, with request ids and one span per request.
+    pub fn router(&self) -> axum::Router {
+        http::router(Arc::clone(&self.state))
+    }
+
+    /// The configuration revision being served, once a snapshot is applied.
+    pub fn revision(&self) -> Option<Revision> {
+        self.state.store.revision()
+    }
+
+    /// Whether a configuration snapshot has been applied.
+    pub fn is_ready(&self) -> bool {
+        self.revision().is_some()
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in
+/// flight.
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,384 @@
+//! The region's configuration in memory, prepared once per change for the hot path.
+//!
+//! The sync client receives plain configuration ([`restapi_shared::push`]); this module turns
+//! it into what requests need without further work: parsed signing keys, the JWKS already
+//! serialised, the sealing key, service accounts by client id. A whole [`RegionState`] is
+//! replaced atomically per applied batch, so a request sees one revision from start to end,
+//! and readers take no lock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use axum::body::Bytes;
+use restapi_shared::aead::SealingKey;
+use restapi_shared::clock::UnixTime;
+use restapi_shared::push::{
+    ApiConfig, Change, ChangeBatch, RegionConfig, RegionSnapshot, Revision, ServiceAccountConfig,
+    SigningKeyConfig,
+};
+use restapi_shared::token::{Jwk, Jwks, Signer, VerifyingKey};
+
+/// Holds the configuration currently served; empty until the first snapshot is applied.
+#[derive(Debug, Default)]
+pub struct ConfigStore {
+    current: ArcSwapOption<RegionState>,
+}
+
+impl ConfigStore {
+    /// The configuration being served, if any.
+    pub fn current(&self) -> Option<Arc<RegionState>> {
+        self.current.load_full()
+    }
+
+    /// The revision being served, if any.
+    pub fn revision(&self) -> Option<Revision> {
+        self.current.load().as_ref().map(|state| state.revision)
+    }
+
+    /// Replaces the configuration being served, all at once.
+    pub fn replace(&self, state: RegionState) {
+        self.current.store(Some(Arc::new(state)));
+    }
+}
+
+/// A region's configuration at one revision, ready to serve.
+#[derive(Debug, Clone)]
+pub struct RegionState {
+    /// The revision this state is exact at.
+    pub revision: Revision,
+    /// The region's settings (its public host).
+    pub region: RegionConfig,
+    apis_by_name: HashMap<String, Arc<ApiState>>,
+    names_by_id: HashMap<String, String>,
+}
+
+impl RegionState {
+    /// Prepares a whole snapshot.
+    pub fn from_snapshot(snapshot: RegionSnapshot) -> Self {
+        let mut state = Self {
+            revision: snapshot.revision,
+            region: snapshot.region,
+            apis_by_name: HashMap::with_capacity(snapshot.apis.len()),
+            names_by_id: HashMap::with_capacity(snapshot.apis.len()),
+        };
+        for api in snapshot.apis {
+            state.upsert(api);
+        }
+        state
+    }
+
+    /// The state after `batch`; APIs the batch does not touch are shared, not rebuilt.
+    pub fn apply(&self, batch: ChangeBatch) -> Self {
+        let mut next = self.clone();
+        next.revision = batch.revision;
+        for change in batch.changes {
+            match change {
+                Change::ApiUpserted { api } => next.upsert(*api),
+                Change::ApiRemoved { id } => next.remove(&id),
+                Change::RegionUpdated { region } => next.region = region,
+            }
+        }
+        next
+    }
+
+    /// The API named `name`, if this region serves it.
+    pub fn api(&self, name: &str) -> Option<&Arc<ApiState>> {
+        self.apis_by_name.get(name)
+    }
+
+    /// How many APIs the region serves.
+    pub fn api_count(&self) -> usize {
+        self.apis_by_name.len()
+    }
+
+    fn upsert(&mut self, api: ApiConfig) {
+        // The name may have changed: drop the entry under the old name first.
+        self.remove(&api.id);
+        let Some(prepared) = ApiState::prepare(api) else {
+            return;
+        };
+        self.names_by_id
+            .insert(prepared.id.clone(), prepared.name.clone());
+        self.apis_by_name
+            .insert(prepared.name.clone(), Arc::new(prepared));
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(name) = self.names_by_id.remove(id) {
+            self.apis_by_name.remove(&name);
+        }
+    }
+}
+
+/// One API, prepared for serving.
+#[derive(Debug)]
+pub struct ApiState {
+    /// The API's identifier.
+    pub id: String,
+    /// The API's name, also the audience of its tokens.
+    pub name: String,
+    /// Its keys, by period of time.
+    pub keys: KeyRing,
+    /// The key that seals its refresh tokens.
+    pub sealing_key: SealingKey,
+    accounts_by_client_id: HashMap<String, ServiceAccountConfig>,
+}
+
+impl ApiState {
+    /// Prepares an API; `None` (logged) when its sealing key is unusable, since such an API
+    /// could not honour its own refresh tokens.
+    pub fn prepare(api: ApiConfig) -> Option<Self> {
+        let Some(sealing_key) = SealingKey::new(api.refresh_token_key.expose()) else {
+            tracing::error!(api = %api.name, "refresh token key is not 32 bytes; API not served");
+            return None;
+        };
+        let accounts_by_client_id = api
+            .service_accounts
+            .into_iter()
+            .map(|account| (account.client_id.clone(), account))
+            .collect();
+        Some(Self {
+            keys: KeyRing::prepare(&api.name, &api.signing_keys),
+            id: api.id,
+            name: api.name,
+            sealing_key,
+            accounts_by_client_id,
+        })
+    }
+
+    /// The service account with OAuth client id `client_id`.
+    pub fn service_account(&self, client_id: &str) -> Option<&ServiceAccountConfig> {
+        self.accounts_by_client_id.get(client_id)
+    }
+}
+
+/// An API's keys, precomputed for every period in which the published set and the signing
+/// key stay the same.
+///
+/// Which keys are published and which one signs depends on time as well as on
+/// configuration (a pending key starts signing at `sign_from`, a retired key disappears at
+/// `retire_at`). Between two of those instants nothing changes, so every period gets its
+/// view computed once, and a request only finds its period by binary search.
+#[derive(Debug)]
+pub struct KeyRing {
+    /// The instants at which the view changes, ascending.
+    boundaries: Vec<UnixTime>,
+    /// `views[i]` holds from `boundaries[i - 1]` (inclusive) to `boundaries[i]` (exclusive).
+    views: Vec<KeyView>,
+}
+
+/// The keys of an API during one period.
+#[derive(Debug)]
+pub struct KeyView {
+    /// The key that signs new tokens: the published key with the greatest `sign_from` not
+    /// after now (ties: the later one in the configuration, the newer).
+    pub signer: Option<Arc<Signer>>,
+    /// The published keys; tokens verify against these.
+    pub verifying_keys: Vec<VerifyingKey>,
+    /// The JWKS of the published keys, serialised.
+    pub jwks: Bytes,
+}
+
+struct PreparedKey<'a> {
+    config: &'a SigningKeyConfig,
+    signer: Arc<Signer>,
+    verifying_key: VerifyingKey,
+}
+
+impl KeyRing {
+    /// Parses every key once and computes the view of each period.
+    pub fn prepare(api_name: &str, keys: &[SigningKeyConfig]) -> Self {
+        let prepared: Vec<PreparedKey<'_>> = keys
+            .iter()
+            .filter_map(|config| prepare_key(api_name, config))
+            .collect();
+
+        let mut boundaries: Vec<UnixTime> = prepared
+            .iter()
+            .flat_map(|key| std::iter::once(key.config.sign_from).chain(key.config.retire_at))
+            .collect();
+        boundaries.sort_unstable();
+        boundaries.dedup();
+
+        let period_starts = std::iter::once(UnixTime::MIN).chain(boundaries.iter().copied());
+        let views = period_starts
+            .map(|start| view_at(&prepared, start))
+            .collect();
+        Self { boundaries, views }
+    }
+
+    /// The view at `now`.
+    pub fn at(&self, now: UnixTime) -> &KeyView {
+        let period = self.boundaries.partition_point(|boundary| *boundary <= now);
+        // `views` has one more entry than `boundaries`, so `period` is always in range.
+        &self.views[period]
+    }
+}
+
+fn prepare_key<'a>(api_name: &str, config: &'a SigningKeyConfig) -> Option<PreparedKey<'a>> {
+    let signer = match Signer::new(&config.kid, &config.private_key) {
+        Ok(signer) => signer,
+        Err(error) => {
+            tracing::error!(api = %api_name, kid = %config.kid, %error, "signing key skipped");
+            return None;
+        }
+    };
+    let Some(verifying_key) = VerifyingKey::new(&config.kid, &config.public_key) else {
+        tracing::error!(api = %api_name, kid = %config.kid, "public key is not a P-256 point");
+        return None;
+    };
+    Some(PreparedKey {
+        config,
+        signer: Arc::new(signer),
+        verifying_key,
+    })
+}
+
+fn view_at(keys: &[PreparedKey<'_>], now: UnixTime) -> KeyView {
+    let published: Vec<&PreparedKey<'_>> = keys
+        .iter()
+        .filter(|key| key.config.is_published(now))
+        .collect();
+    let signer = published
+        .iter()
+        .filter(|key| key.config.sign_from <= now)
+        // `max_by_key` returns the last of equal maxima: the newer key wins a tie.
+        .max_by_key(|key| key.config.sign_from)
+        .map(|key| Arc::clone(&key.signer));
+    let jwks = Jwks {
+        keys: published
+            .iter()
+            .map(|key| Jwk::es256(&key.config.kid, &key.config.public_key))
+            .collect(),
+    };
+    KeyView {
+        signer,
+        verifying_keys: published
+            .iter()
+            .map(|key| key.verifying_key.clone())
+            .collect(),
+        // Serialising a struct of strings cannot fail.
+        jwks: Bytes::from(serde_json::to_vec(&jwks).unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use restapi_shared::push::ClientSecretConfig;
+    use restapi_shared::secret::{SecretBytes, SecretDigest};
+    use restapi_shared::token::generate_key;
+
+    use super::*;
+
+    pub(crate) fn signing_key(
+        kid: &str,
+        sign_from: UnixTime,
+        retire_at: Option<UnixTime>,
+    ) -> SigningKeyConfig {
+        let generated = generate_key().unwrap();
+        SigningKeyConfig {
+            kid: kid.to_owned(),
+            private_key: generated.private_pkcs8,
+            public_key: generated.public,
+            sign_from,
+            retire_at,
+        }
+    }
+
+    pub(crate) fn api(id: &str, name: &str, keys: Vec<SigningKeyConfig>) -> ApiConfig {
+        ApiConfig {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            roles: vec!["reader".to_owned()],
+            default_roles: vec![],
+            signing_keys: keys,
+            service_accounts: vec![ServiceAccountConfig {
+                id: format!("sa_{name}"),
+                client_id: format!("cid_{name}"),
+                name: "billing".to_owned(),
+                roles: vec!["reader".to_owned()],
+                enabled: true,
+                secrets: vec![ClientSecretConfig {
+                    id: format!("sec_{name}"),
+                    digest: SecretDigest::of("rcs_right"),
+                    enabled: true,
+                    expires_at: i64::MAX,
+                }],
+            }],
+            refresh_token_key: SecretBytes::new(vec![7; 32]),
+        }
+    }
+
+    fn kids(view: &KeyView) -> Vec<&str> {
+        view.verifying_keys.iter().map(VerifyingKey::kid).collect()
+    }
+
+    #[test]
+    fn pending_key_is_published_before_it_signs_and_retired_key_disappears() {
+        let keys = vec![
+            signing_key("key_old", 0, Some(2_000)),
+            signing_key("key_new", 1_000, None),
+        ];
+        let ring = KeyRing::prepare("shop", &keys);
+
+        let before = ring.at(500);
+        assert_eq!(before.signer.as_ref().unwrap().kid(), "key_old");
+        assert_eq!(kids(before), ["key_old", "key_new"]);
+
+        let after_switch = ring.at(1_000);
+        assert_eq!(after_switch.signer.as_ref().unwrap().kid(), "key_new");
+        assert_eq!(kids(after_switch), ["key_old", "key_new"]);
+
+        let after_retirement = ring.at(2_000);
+        assert_eq!(kids(after_retirement), ["key_new"]);
+        let jwks: Jwks = serde_json::from_slice(&after_retirement.jwks).unwrap();
+        assert_eq!(jwks.keys.len(), 1);
+        assert_eq!(jwks.keys[0].kid, "key_new");
+    }
+
+    #[test]
+    fn tie_goes_to_the_newer_key_and_unparsable_keys_are_skipped() {
+        let mut broken = signing_key("key_broken", 0, None);
+        broken.private_key = SecretBytes::new(vec![1, 2, 3]);
+        let keys = vec![
+            signing_key("key_a", 10, None),
+            signing_key("key_b", 10, None),
+            broken,
+        ];
+        let ring = KeyRing::prepare("shop", &keys);
+        assert_eq!(ring.at(10).signer.as_ref().unwrap().kid(), "key_b");
+        assert!(ring.at(5).signer.is_none());
+        assert_eq!(kids(ring.at(10)), ["key_a", "key_b"]);
+    }
+
+    #[test]
+    fn batches_replace_rename_and_remove_apis() {
+        let snapshot = RegionSnapshot {
+            revision: 1,
+            region: RegionConfig {
+                id: "reg_1".into(),
+                name: "eu".into(),
+                host: "eu.x".into(),
+            },
+            apis: vec![api("api_1", "shop", vec![]), api("api_2", "blog", vec![])],
+        };
+        let state = RegionState::from_snapshot(snapshot);
+        let batch = ChangeBatch {
+            revision: 5,
+            changes: vec![
+                Change::ApiUpserted {
+                    api: Box::new(api("api_1", "store", vec![])),
+                },
+                Change::ApiRemoved { id: "api_2".into() },
+            ],
+        };
+        let next = state.apply(batch);
+        assert_eq!(next.revision, 5);
+        assert!(next.api("shop").is_none());
+        assert!(next.api("blog").is_none());
+        assert_eq!(next.api("store").unwrap().id, "api_1");
+        // The previous state is untouched: requests in flight keep their revision.
+        assert!(state.api("shop").is_some());
+    }
+}

@@ -1,0 +1,349 @@
+//! The token grants of service accounts: client authentication, `client_credentials`
+//! (RFC 6749 §4.4), `refresh_token` (RFC 6749 §6) and the RestAPI.com `_auth` sign-in.
+//!
+//! Knows nothing of HTTP: the endpoint layer hands over parameters and maps [`GrantError`].
+//! Issuing tokens does no I/O at all; only redeeming a refresh token calls the control plane.
+
+use restapi_shared::clock::UnixTime;
+use restapi_shared::ids::{self, new_id};
+use restapi_shared::node::{RedeemOutcome, RedeemRefreshRequest};
+use restapi_shared::push::ServiceAccountConfig;
+use restapi_shared::refresh::{self, RefreshClaims, RefreshError};
+use restapi_shared::secret::SecretDigest;
+use restapi_shared::token::ACCESS_TOKEN_TTL;
+use serde::Serialize;
+
+use crate::config::ApiState;
+use crate::node_client::NodeClient;
+
+/// Why a grant was refused; each variant maps to one RFC 6749 §5.2 code.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GrantError {
+    /// The request is malformed: a parameter missing or repeated, a bad body.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// The body is larger than the endpoint accepts.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// The grant type is not one this endpoint supports.
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    /// Client authentication failed.
+    #[error("client authentication failed: {0}")]
+    ClientRejected(ClientRejection),
+    /// The refresh token cannot be honoured.
+    #[error("refresh token refused: {0}")]
+    RefreshRejected(RefreshRejection),
+    /// The control plane could not record the refresh token's use.
+    #[error("control plane unavailable")]
+    ControlPlaneUnavailable,
+    /// The API has no key that may sign now.
+    #[error("no signing key available")]
+    NoSigningKey,
+}
+
+/// Why client authentication failed. All of them answer `invalid_client` alike, so a caller
+/// cannot tell an unknown client from a wrong secret; the log can.
+#[derive(Clone, Copy, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClientRejection {
+    /// No client authentication was sent.
+    #[error("no client credentials")]
+    Missing,
+    /// The HTTP Basic credentials cannot be decoded.
+    #[error("malformed Basic credentials")]
+    MalformedBasic,
+    /// The client id names no service account of the API.
+    #[error("unknown client")]
+    UnknownClient,
+    /// The secret matches none of the account's secrets.
+    #[error("wrong secret")]
+    WrongSecret,
+    /// The secret matches one that is disabled.
+    #[error("secret disabled")]
+    DisabledSecret,
+    /// The secret matches one that has expired.
+    #[error("secret expired")]
+    ExpiredSecret,
+    /// The service account is disabled.
+    #[error("account disabled")]
+    DisabledAccount,
+}
+
+/// Why a refresh token was refused (`invalid_grant`).
+#[derive(Clone, Copy, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RefreshRejection {
+    /// Not a refresh token of this API, or tampered with.
+    #[error("not a refresh token of this API")]
+    Invalid,
+    /// The chain's 70 days are over.
+    #[error("chain expired")]
+    ChainExpired,
+    /// The token was issued to another client.
+    #[error("issued to another client")]
+    OtherClient,
+    /// The service account no longer exists or is disabled.
+    #[error("account gone or disabled")]
+    AccountUnavailable,
+    /// The secret the chain started with is gone, disabled or expired.
+    #[error("secret gone, disabled or expired")]
+    SecretUnavailable,
+    /// The token was used before; the family is now revoked.
+    #[error("token reused")]
+    Reused,
+    /// The family was revoked.
+    #[error("family revoked")]
+    Revoked,
+}
+
+/// The client's claimed identity, from the body or from HTTP Basic.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientCredentials<'a> {
+    /// The OAuth client id.
+    pub client_id: &'a str,
+    /// The client secret, when sent.
+    pub client_secret: Option<&'a str>,
+}
+
+/// Where and when tokens are issued.
+#[derive(Clone, Copy, Debug)]
+pub struct IssueContext<'a> {
+    /// The API.
+    pub api: &'a ApiState,
+    /// The issuer URL of the host the request came through.
+    pub issuer: &'a str,
+    /// The current time.
+    pub now: UnixTime,
+}
+
+/// An access token and the refresh token that renews it.
+#[derive(Debug)]
+pub struct TokenPair {
+    /// The signed access token.
+    pub access_token: String,
+    /// The sealed refresh token.
+    pub refresh_token: String,
+}
+
+/// RFC 6749 §4.4: the client authenticates with a secret and gets tokens for itself.
+pub fn client_credentials(
+    context: IssueContext<'_>,
+    credentials: Option<ClientCredentials<'_>>,
+) -> Result<TokenPair, GrantError> {
+    let credentials = credentials.ok_or(GrantError::ClientRejected(ClientRejection::Missing))?;
+    let secret = credentials.client_secret.unwrap_or_default();
+    let (account, secret_id) =
+        authenticate_client(context.api, credentials.client_id, secret, context.now)?;
+
+    let family = RefreshFamily {
+        id: new_id(ids::REFRESH_FAMILY),
+        started: context.now,
+    };
+    issue_pair(context, account, family, secret_id)
+}
+
+/// RFC 6749 §6: a refresh token is exchanged for a new pair of the same family.
+///
+/// The secret is optional (the reference client sends only `client_id`) but checked when
+/// sent. The token must have been issued to this client, its account and the secret its
+/// chain began with must still be usable, and the control plane must confirm that this is
+/// its first use (RFC 9700 §4.14.2: a reused token revokes the family).
+pub async fn refresh_token(
+    context: IssueContext<'_>,
+    credentials: Option<ClientCredentials<'_>>,
+    refresh_token: Option<&str>,
+    control_plane: Option<&NodeClient>,
+) -> Result<TokenPair, GrantError> {
+    let credentials = credentials.ok_or(GrantError::InvalidRequest("client_id is required"))?;
+    if let Some(secret) = credentials.client_secret {
+        authenticate_client(context.api, credentials.client_id, secret, context.now)?;
+    }
+    let refresh_token =
+        refresh_token.ok_or(GrantError::InvalidRequest("refresh_token is required"))?;
+
+    let claims = open_refresh_token(context, refresh_token)?;
+    if claims.client_id != credentials.client_id {
+        return Err(GrantError::RefreshRejected(RefreshRejection::OtherClient));
+    }
+    let (account, secret_id) = chain_owner(context, &claims)?;
+
+    redeem(context.api, &claims, control_plane).await?;
+
+    let family = RefreshFamily {
+        id: claims.family,
+        started: claims.family_started,
+    };
+    issue_pair(context, account, family, secret_id)
+}
+
+/// The RestAPI.com `_auth` sign-in of a service account: an access token only.
+pub fn service_account_sign_in(
+    context: IssueContext<'_>,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<String, GrantError> {
+    let (account, _) = authenticate_client(context.api, client_id, client_secret, context.now)?;
+    issue_access_token(context, account)
+}
+
+/// Checks a client's secret against its service account (RFC 6749 §2.3.1).
+///
+/// Secrets are compared only through [`SecretDigest::matches`], in constant time. An unknown
+/// client id still costs one digest, so timing does not reveal which client ids exist.
+pub fn authenticate_client<'a>(
+    api: &'a ApiState,
+    client_id: &str,
+    secret: &str,
+    now: UnixTime,
+) -> Result<(&'a ServiceAccountConfig, &'a str), GrantError> {
+    let reject = |reason| Err(GrantError::ClientRejected(reason));
+    let Some(account) = api.service_account(client_id) else {
+        std::hint::black_box(SecretDigest::of(secret));
+        return reject(ClientRejection::UnknownClient);
+    };
+    let Some(matched) = account
+        .secrets
+        .iter()
+        .find(|candidate| candidate.digest.matches(secret))
+    else {
+        return reject(ClientRejection::WrongSecret);
+    };
+    if !matched.enabled {
+        return reject(ClientRejection::DisabledSecret);
+    }
+    if !matched.is_usable(now) {
+        return reject(ClientRejection::ExpiredSecret);
+    }
+    if !account.enabled {
+        return reject(ClientRejection::DisabledAccount);
+    }
+    Ok((account, &matched.id))
+}
+
+struct RefreshFamily {
+    id: String,
+    started: UnixTime,
+}
+
+fn open_refresh_token(context: IssueContext<'_>, token: &str) -> Result<RefreshClaims, GrantError> {
+    let api = context.api;
+    refresh::open(&api.sealing_key, &api.id, token, context.now).map_err(|error| {
+        GrantError::RefreshRejected(match error {
+            RefreshError::Invalid => RefreshRejection::Invalid,
+            RefreshError::Expired => RefreshRejection::ChainExpired,
+        })
+    })
+}
+
+/// The account a refresh chain belongs to, and the secret it began with, if both are still
+/// usable: disabling either ends the chain.
+fn chain_owner<'a>(
+    context: IssueContext<'a>,
+    claims: &RefreshClaims,
+) -> Result<(&'a ServiceAccountConfig, &'a str), GrantError> {
+    let rejected = |reason| GrantError::RefreshRejected(reason);
+    let account = context
+        .api
+        .service_account(&claims.client_id)
+        .filter(|account| account.id == claims.sub && account.enabled)
+        .ok_or(rejected(RefreshRejection::AccountUnavailable))?;
+    let secret = claims
+        .secret_id
+        .as_deref()
+        .and_then(|secret_id| account.secrets.iter().find(|secret| secret.id == secret_id))
+        .filter(|secret| secret.is_usable(context.now))
+        .ok_or(rejected(RefreshRejection::SecretUnavailable))?;
+    Ok((account, &secret.id))
+}
+
+async fn redeem(
+    api: &ApiState,
+    claims: &RefreshClaims,
+    control_plane: Option<&NodeClient>,
+) -> Result<(), GrantError> {
+    let Some(control_plane) = control_plane else {
+        tracing::warn!(api = %api.name, "refresh token not redeemed: no control plane configured");
+        return Err(GrantError::ControlPlaneUnavailable);
+    };
+    let request = RedeemRefreshRequest {
+        api_id: api.id.clone(),
+        token_id: claims.jti.clone(),
+        family: claims.family.clone(),
+        expires_at: claims.expires_at(),
+    };
+    match control_plane.redeem(&request).await {
+        Ok(RedeemOutcome::Redeemed) => Ok(()),
+        Ok(RedeemOutcome::Reused) => {
+            tracing::warn!(api = %api.name, family = %claims.family, "refresh token reused; family revoked");
+            Err(GrantError::RefreshRejected(RefreshRejection::Reused))
+        }
+        Ok(RedeemOutcome::Revoked) => Err(GrantError::RefreshRejected(RefreshRejection::Revoked)),
+        Err(error) => {
+            tracing::warn!(api = %api.name, %error, "refresh token could not be redeemed");
+            Err(GrantError::ControlPlaneUnavailable)
+        }
+    }
+}
+
+fn issue_pair(
+    context: IssueContext<'_>,
+    account: &ServiceAccountConfig,
+    family: RefreshFamily,
+    secret_id: &str,
+) -> Result<TokenPair, GrantError> {
+    let access_token = issue_access_token(context, account)?;
+    let claims = RefreshClaims {
+        jti: new_id(ids::TOKEN),
+        family: family.id,
+        family_started: family.started,
+        iat: context.now,
+        sub: account.id.clone(),
+        client_id: account.client_id.clone(),
+        secret_id: Some(secret_id.to_owned()),
+    };
+    let refresh_token = refresh::seal(&context.api.sealing_key, &context.api.id, &claims);
+    Ok(TokenPair {
+        access_token,
+        refresh_token,
+    })
+}
+
+/// The claims of [`restapi_shared::token::AccessClaims`], borrowed: the same JSON without
+/// copying the account's name and roles for every token.
+#[derive(Serialize)]
+struct AccessClaimsRef<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    exp: UnixTime,
+    iat: UnixTime,
+    jti: &'a str,
+    name: &'a str,
+    roles: &'a [String],
+    client_id: &'a str,
+}
+
+fn issue_access_token(
+    context: IssueContext<'_>,
+    account: &ServiceAccountConfig,
+) -> Result<String, GrantError> {
+    let Some(signer) = &context.api.keys.at(context.now).signer else {
+        tracing::error!(api = %context.api.name, "no signing key may sign now");
+        return Err(GrantError::NoSigningKey);
+    };
+    let jti = new_id(ids::TOKEN);
+    let claims = AccessClaimsRef {
+        iss: context.issuer,
+        aud: &context.api.name,
+        sub: &account.id,
+        exp: context.now + ACCESS_TOKEN_TTL,
+        iat: context.now,
+        jti: &jti,
+        name: &account.name,
+        roles: &account.roles,
+        client_id: &account.client_id,
+    };
+    signer.sign(&claims).map_err(|error| {
+        tracing::error!(api = %context.api.name, %error, "signing failed");
+        GrantError::NoSigningKey
+    })
+}

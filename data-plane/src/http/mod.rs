@@ -1,0 +1,251 @@
+//! The data plane's HTTP surface and the life of a request.
+//!
+//! Every request to an API goes through [`api_request`], which reads as the request path of
+//! the architecture: resolve the host to an API, find the platform endpoint, answer it.
+//! Handlers are thin: they unpack the request, call one domain function and map its result.
+
+mod body;
+pub(crate) mod metadata;
+pub(crate) mod token;
+pub(crate) mod userinfo;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use restapi_shared::Clock;
+use restapi_shared::error::ErrorBody;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, TraceLayer};
+use tracing::{Level, Span};
+
+use crate::bearer::BearerVerifier;
+use crate::config::{ApiState, ConfigStore};
+use crate::node_client::NodeClient;
+use crate::routing::{self, Endpoint};
+use crate::settings::PublicScheme;
+
+pub(crate) use metadata::DiscoveryDocument;
+pub(crate) use token::{AuthRequest, AuthResponse, TokenRequest, TokenResponse};
+pub(crate) use userinfo::UserInfo;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub store: Arc<ConfigStore>,
+    pub clock: Clock,
+    pub app_domain: String,
+    pub public_scheme: PublicScheme,
+    pub bearer: BearerVerifier,
+    pub control_plane: Option<NodeClient>,
+    pub openapi_json: Bytes,
+}
+
+/// All endpoints, with one span per request carrying its request id.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(request_span)
+        .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+        .on_response(|response: &Response, latency: Duration, span: &Span| {
+            span.record("status", response.status().as_u16());
+            tracing::debug!(latency_us = latency.as_micros(), "response sent");
+        })
+        .on_failure(DefaultOnFailure::new().level(Level::WARN));
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(api_request)
+        .with_state(state)
+        // Outermost first: the id is set, then seen by the span, then copied to the response.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(trace)
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
+}
+
+/// The request path: resolve host → platform endpoint → answer, or not found.
+async fn api_request(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Some(region) = state.store.current() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "no configuration loaded yet",
+        );
+    };
+
+    let host = request_host(&parts);
+    let path = parts.uri.path();
+    let Some(target) = routing::resolve_api(&region, &state.app_domain, host, path) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such API on this host",
+        );
+    };
+    Span::current().record("api", target.api.name.as_str());
+
+    let Some(endpoint) = Endpoint::at(target.endpoint_path) else {
+        // TODO(#3): forward everything else to the API's upstream once upstreams exist.
+        return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+    };
+    if !endpoint.allows(&parts.method) {
+        return method_not_allowed(endpoint);
+    }
+
+    let call = EndpointCall {
+        state: &state,
+        api: &target.api,
+        issuer: routing::issuer(state.public_scheme.as_str(), host, target.base),
+        now: state.clock.now(),
+        parts: &parts,
+    };
+    match endpoint {
+        Endpoint::Token => token::token(call, body).await,
+        Endpoint::Auth => token::auth(call, body).await,
+        Endpoint::Discovery => metadata::discovery(call),
+        Endpoint::Jwks => metadata::jwks(call),
+        Endpoint::UserInfo => userinfo::userinfo(call),
+    }
+}
+
+/// One request to a platform endpoint, resolved.
+pub(crate) struct EndpointCall<'a> {
+    state: &'a AppState,
+    api: &'a ApiState,
+    /// The issuer URL of the host the request came through.
+    issuer: String,
+    now: restapi_shared::clock::UnixTime,
+    parts: &'a Parts,
+}
+
+/// `GET /healthz`: the process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
+pub(crate) async fn healthz() -> StatusCode {
+    StatusCode::OK
+}
+
+/// `GET /readyz`: 200 once a configuration snapshot is applied, 503 before.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "A configuration is loaded"),
+    (status = 503, description = "No configuration yet", body = ErrorBody),
+))]
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.revision() {
+        Some(_) => StatusCode::OK.into_response(),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "no configuration loaded yet",
+        ),
+    }
+}
+
+async fn openapi_json(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        state.openapi_json.clone(),
+    )
+        .into_response()
+}
+
+/// A JSON error of a non-OAuth endpoint.
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(ErrorBody::new(code, message))).into_response()
+}
+
+fn method_not_allowed(endpoint: Endpoint) -> Response {
+    let mut response = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed",
+    );
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(endpoint.allowed_methods()));
+    response
+}
+
+/// A JSON response with a `Cache-Control` header.
+pub(crate) fn json_with_cache_control(
+    body: impl Into<Body>,
+    cache_control: &'static str,
+) -> Response {
+    let headers = [
+        (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (CACHE_CONTROL, HeaderValue::from_static(cache_control)),
+    ];
+    (headers, body.into()).into_response()
+}
+
+/// The host as the client sent it: `Host`, or the URI's authority for HTTP/2.
+fn request_host(parts: &Parts) -> &str {
+    parts
+        .headers
+        .get(HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|authority| authority.as_str()))
+        .unwrap_or_default()
+}
+
+fn request_span(request: &Request) -> Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        request_id,
+        method = %request.method(),
+        host,
+        path = request.uri().path(),
+        api = tracing::field::Empty,
+        status = tracing::field::Empty,
+    )
+}
+
+/// Request ids: a random prefix per process and a counter, unique without a syscall.
+#[derive(Clone, Debug)]
+struct RequestIds {
+    prefix: Arc<str>,
+    counter: Arc<AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let mut random = [0u8; 4];
+        restapi_shared::ids::fill_random(&mut random);
+        Self {
+            prefix: format!("{:08x}", u32::from_le_bytes(random)).into(),
+            counter: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let sequence = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}-{sequence}", self.prefix);
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,135 @@
+//! The client of the control plane's node API (`restapi_shared::node`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use restapi_shared::node::{
+    CHANGES_PATH, INSTANCE_HEADER, LONG_POLL_SECONDS, REDEEM_REFRESH_PATH, REGION_HEADER,
+    REVISION_HEADER, RedeemOutcome, RedeemRefreshRequest, RedeemRefreshResponse, SNAPSHOT_PATH,
+};
+use restapi_shared::push::{ChangeBatch, RegionSnapshot, Revision};
+use restapi_shared::secret::SecretString;
+
+use crate::config::ConfigStore;
+use crate::settings::Connection;
+
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a snapshot may take to arrive.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a redeem call may take; a client waits for it, so keep it short.
+const REDEEM_TIMEOUT: Duration = Duration::from_secs(5);
+/// Margin on top of the long poll before a change request counts as lost.
+const LONG_POLL_MARGIN: Duration = Duration::from_secs(15);
+
+/// Why a call to the control plane failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The control plane could not be reached or did not answer in time.
+    #[error("control plane unreachable: {0}")]
+    Unreachable(#[source] reqwest::Error),
+    /// The control plane answered with an unexpected status.
+    #[error("control plane answered {0}")]
+    Status(StatusCode),
+    /// The answer was not the expected JSON.
+    #[error("control plane answer is malformed: {0}")]
+    Malformed(#[source] reqwest::Error),
+    /// The change log no longer reaches back to our revision: take a new snapshot.
+    #[error("revision is gone from the change log")]
+    RevisionGone,
+}
+
+/// An authenticated client of the node API, one per data plane process.
+#[derive(Clone, Debug)]
+pub struct NodeClient {
+    http: reqwest::Client,
+    base_url: Arc<str>,
+    region: Arc<str>,
+    node_token: SecretString,
+    instance_id: Arc<str>,
+    store: Arc<ConfigStore>,
+}
+
+impl NodeClient {
+    /// A client for `connection`; the revision header comes from `store`.
+    pub fn new(connection: &Connection, store: Arc<ConfigStore>) -> Result<Self, reqwest::Error> {
+        // reqwest is built without a default crypto provider: ring is the one we ship. A
+        // binary installs it at start too; the second installation is a no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()?;
+        Ok(Self {
+            http,
+            base_url: connection.control_plane_url.as_str().into(),
+            region: connection.region.as_str().into(),
+            node_token: connection.node_token.clone(),
+            instance_id: restapi_shared::ids::new_id("dp").into(),
+            store,
+        })
+    }
+
+    /// The random identifier of this process, as reported to the control plane.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// `GET /node/v1/snapshot`.
+    pub async fn snapshot(&self) -> Result<RegionSnapshot, NodeError> {
+        let request = self
+            .request(reqwest::Method::GET, SNAPSHOT_PATH)
+            .timeout(SNAPSHOT_TIMEOUT);
+        let response = request.send().await.map_err(NodeError::Unreachable)?;
+        expect_json(response).await
+    }
+
+    /// `GET /node/v1/changes?after=R&waitSeconds=25`: waits for changes after `after`.
+    pub async fn changes(&self, after: Revision) -> Result<ChangeBatch, NodeError> {
+        let path = format!("{CHANGES_PATH}?after={after}&waitSeconds={LONG_POLL_SECONDS}");
+        let timeout = Duration::from_secs(LONG_POLL_SECONDS) + LONG_POLL_MARGIN;
+        let request = self.request(reqwest::Method::GET, &path).timeout(timeout);
+        let response = request.send().await.map_err(NodeError::Unreachable)?;
+        if response.status() == StatusCode::GONE {
+            return Err(NodeError::RevisionGone);
+        }
+        expect_json(response).await
+    }
+
+    /// `POST /node/v1/refresh-tokens/redeem`: records the use of a refresh token.
+    pub async fn redeem(&self, request: &RedeemRefreshRequest) -> Result<RedeemOutcome, NodeError> {
+        let response = self
+            .request(reqwest::Method::POST, REDEEM_REFRESH_PATH)
+            .timeout(REDEEM_TIMEOUT)
+            .json(request)
+            .send()
+            .await
+            .map_err(NodeError::Unreachable)?;
+        let answer: RedeemRefreshResponse = expect_json(response).await?;
+        Ok(answer.outcome)
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}{path}", self.base_url);
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(self.node_token.expose())
+            .header(REGION_HEADER, &*self.region)
+            .header(INSTANCE_HEADER, &*self.instance_id);
+        if let Some(revision) = self.store.revision() {
+            request = request.header(REVISION_HEADER, revision);
+        }
+        request
+    }
+}
+
+async fn expect_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, NodeError> {
+    let status = response.status();
+    if !status.is_success() {
+        return Err(NodeError::Status(status));
+    }
+    response.json().await.map_err(NodeError::Malformed)
+}

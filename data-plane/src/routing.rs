@@ -1,0 +1,235 @@
+//! Step one of every request: which API, on which kind of host, and which platform endpoint.
+//!
+//! Pure functions over the configuration in memory: no I/O, no allocation on the common path.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::http::Method;
+
+use crate::config::{ApiState, RegionState};
+
+/// The two ways an API is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKind {
+    /// The region's shared host, the API named by the first path segment: `eu.restapi.com/shop`.
+    Regional,
+    /// The API's own host under the app domain, the API under `/api`: `shop.restapi.cloud/api`.
+    App,
+}
+
+/// The base path of every API on its app host.
+pub const APP_BASE: &str = "/api";
+
+/// A request resolved to an API.
+#[derive(Debug)]
+pub struct ApiTarget<'a> {
+    /// The API.
+    pub api: Arc<ApiState>,
+    /// How it was reached.
+    pub host_kind: HostKind,
+    /// The API's base path on this host: `/<api>` or `/api`.
+    pub base: &'a str,
+    /// The rest of the path after the base and its slash, such as `_token`.
+    pub endpoint_path: &'a str,
+}
+
+/// Resolves `host` (as sent, port allowed) and `path` to one of the region's APIs.
+///
+/// `None` for an unknown host or API, including an API of another region, which this data
+/// plane never receives.
+pub fn resolve_api<'a>(
+    region: &RegionState,
+    app_domain: &str,
+    host: &str,
+    path: &'a str,
+) -> Option<ApiTarget<'a>> {
+    let hostname = strip_port(host)?;
+
+    if hostname.eq_ignore_ascii_case(&region.region.host) {
+        let after_slash = path.strip_prefix('/')?;
+        let (name, endpoint_path) = after_slash.split_once('/').unwrap_or((after_slash, ""));
+        let api = region.api(name)?;
+        let base = &path[..1 + name.len()];
+        return Some(ApiTarget {
+            api: Arc::clone(api),
+            host_kind: HostKind::Regional,
+            base,
+            endpoint_path,
+        });
+    }
+
+    let label = app_label(hostname, app_domain)?;
+    let label = if label.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        Cow::Owned(label.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(label)
+    };
+    let api = region.api(&label)?;
+    let rest = path.strip_prefix(APP_BASE)?;
+    let endpoint_path = match rest {
+        "" => "",
+        _ => rest.strip_prefix('/')?,
+    };
+    Some(ApiTarget {
+        api: Arc::clone(api),
+        host_kind: HostKind::App,
+        base: APP_BASE,
+        endpoint_path,
+    })
+}
+
+/// The platform endpoints, relative to the API base.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST _auth`: the RestAPI.com service-account sign-in.
+    Auth,
+    /// `POST _token`: the OAuth 2.0 token endpoint.
+    Token,
+    /// `GET .well-known/openid-configuration`.
+    Discovery,
+    /// `GET .well-known/jwks.json`.
+    Jwks,
+    /// `GET/POST _userinfo`: the OpenID Connect userinfo endpoint.
+    UserInfo,
+}
+
+impl Endpoint {
+    /// The platform endpoint at `endpoint_path`, if any.
+    pub fn at(endpoint_path: &str) -> Option<Self> {
+        match endpoint_path {
+            "_auth" => Some(Self::Auth),
+            "_token" => Some(Self::Token),
+            ".well-known/openid-configuration" => Some(Self::Discovery),
+            ".well-known/jwks.json" => Some(Self::Jwks),
+            "_userinfo" => Some(Self::UserInfo),
+            _ => None,
+        }
+    }
+
+    /// The methods the endpoint answers, for `Allow`.
+    pub fn allowed_methods(self) -> &'static str {
+        match self {
+            Self::Auth | Self::Token => "POST",
+            Self::Discovery | Self::Jwks => "GET, HEAD",
+            Self::UserInfo => "GET, POST",
+        }
+    }
+
+    /// Whether the endpoint answers `method`.
+    pub fn allows(self, method: &Method) -> bool {
+        match self {
+            Self::Auth | Self::Token => method == Method::POST,
+            Self::Discovery | Self::Jwks => method == Method::GET || method == Method::HEAD,
+            Self::UserInfo => method == Method::GET || method == Method::POST,
+        }
+    }
+}
+
+/// The issuer of tokens minted through `host`: `<scheme>://<host as sent><base>`.
+pub fn issuer(scheme: &str, host: &str, base: &str) -> String {
+    let mut issuer = String::with_capacity(scheme.len() + 3 + host.len() + base.len());
+    issuer.push_str(scheme);
+    issuer.push_str("://");
+    issuer.push_str(host);
+    issuer.push_str(base);
+    issuer
+}
+
+/// The host name without a port; `None` when the port is not a number (a malformed Host
+/// header would otherwise end up in issuer URLs).
+fn strip_port(host: &str) -> Option<&str> {
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') => {
+            (!port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit())).then_some(name)
+        }
+        Some(_) => None,
+        None => Some(host),
+    }
+}
+
+/// The first label of `hostname` when the rest is `app_domain`: `shop` of `shop.restapi.cloud`.
+fn app_label<'a>(hostname: &'a str, app_domain: &str) -> Option<&'a str> {
+    let split = hostname.len().checked_sub(app_domain.len() + 1)?;
+    let (label, domain) = hostname.split_at_checked(split)?;
+    let domain = domain.strip_prefix('.')?;
+    (domain.eq_ignore_ascii_case(app_domain) && !label.is_empty() && !label.contains('.'))
+        .then_some(label)
+}
+
+#[cfg(test)]
+mod tests {
+    use restapi_shared::push::{RegionConfig, RegionSnapshot};
+
+    use super::*;
+    use crate::config::tests::api;
+
+    fn region() -> RegionState {
+        RegionState::from_snapshot(RegionSnapshot {
+            revision: 1,
+            region: RegionConfig {
+                id: "reg_1".into(),
+                name: "eu".into(),
+                host: "eu.localhost".into(),
+            },
+            apis: vec![api("api_1", "shop", vec![])],
+        })
+    }
+
+    fn resolve<'a>(host: &str, path: &'a str) -> Option<(HostKind, &'a str, &'a str)> {
+        let region = region();
+        resolve_api(&region, "restapi.localhost", host, path)
+            .map(|target| (target.host_kind, target.base, target.endpoint_path))
+    }
+
+    #[test]
+    fn regional_host_names_the_api_in_the_path() {
+        assert_eq!(
+            resolve("eu.localhost", "/shop/_token"),
+            Some((HostKind::Regional, "/shop", "_token"))
+        );
+        assert_eq!(
+            resolve("EU.localhost:8080", "/shop/a/b"),
+            Some((HostKind::Regional, "/shop", "a/b"))
+        );
+        assert_eq!(
+            resolve("eu.localhost", "/shop"),
+            Some((HostKind::Regional, "/shop", ""))
+        );
+        assert_eq!(resolve("eu.localhost", "/blog/_token"), None);
+        assert_eq!(resolve("eu.localhost", "/"), None);
+    }
+
+    #[test]
+    fn app_host_names_the_api_in_the_host() {
+        let expected = Some((HostKind::App, "/api", ".well-known/jwks.json"));
+        assert_eq!(
+            resolve("shop.restapi.localhost:8080", "/api/.well-known/jwks.json"),
+            expected
+        );
+        assert_eq!(
+            resolve("Shop.Restapi.localhost", "/api/_token"),
+            Some((HostKind::App, "/api", "_token"))
+        );
+        assert_eq!(resolve("shop.restapi.localhost", "/apix/_token"), None);
+        assert_eq!(resolve("shop.restapi.localhost", "/_token"), None);
+        assert_eq!(resolve("blog.restapi.localhost", "/api/_token"), None);
+        assert_eq!(resolve("a.shop.restapi.localhost", "/api/_token"), None);
+    }
+
+    #[test]
+    fn unknown_hosts_and_bad_ports_resolve_to_nothing() {
+        assert_eq!(resolve("example.com", "/shop/_token"), None);
+        assert_eq!(resolve("eu.localhost:http", "/shop/_token"), None);
+        assert_eq!(resolve("[::1]:8080", "/shop/_token"), None);
+        assert_eq!(resolve("restapi.localhost", "/api/_token"), None);
+    }
+
+    #[test]
+    fn issuer_keeps_the_host_as_sent() {
+        assert_eq!(
+            issuer("http", "shop.restapi.localhost:8080", "/api"),
+            "http://shop.restapi.localhost:8080/api"
+        );
+    }
+}

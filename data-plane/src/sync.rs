@@ -1,0 +1,142 @@
+//! Follows the control plane: a snapshot, then the change feed, forever.
+//!
+//! Each batch is applied atomically (a whole new [`RegionState`] is swapped in). When the
+//! control plane is unreachable the data plane keeps serving the last good configuration and
+//! retries with capped, jittered exponential backoff; an outage is logged once, not per retry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use restapi_shared::push::Revision;
+
+use crate::config::{ConfigStore, RegionState};
+use crate::node_client::{NodeClient, NodeError};
+
+/// The first retry delay after a failure.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest retry delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Runs the sync loop until the task is dropped.
+pub async fn run(client: NodeClient, store: Arc<ConfigStore>) {
+    let mut follower = Follower {
+        client,
+        store,
+        outage: false,
+        backoff: INITIAL_BACKOFF,
+    };
+    tracing::info!(instance = %follower.client.instance_id(), "following the control plane");
+    loop {
+        let outcome = match follower.store.revision() {
+            None => follower.take_snapshot().await,
+            Some(revision) => follower.follow_changes(revision).await,
+        };
+        match outcome {
+            Ok(()) => follower.recovered(),
+            Err(NodeError::RevisionGone) => follower.take_snapshot_after_gap().await,
+            Err(error) => follower.failed(error).await,
+        }
+    }
+}
+
+struct Follower {
+    client: NodeClient,
+    store: Arc<ConfigStore>,
+    /// Whether the last call failed, so an outage is reported once.
+    outage: bool,
+    backoff: Duration,
+}
+
+impl Follower {
+    async fn take_snapshot(&mut self) -> Result<(), NodeError> {
+        let snapshot = self.client.snapshot().await?;
+        let state = RegionState::from_snapshot(snapshot);
+        tracing::info!(
+            revision = state.revision,
+            region = %state.region.name,
+            apis = state.api_count(),
+            "configuration snapshot applied"
+        );
+        self.store.replace(state);
+        Ok(())
+    }
+
+    async fn take_snapshot_after_gap(&mut self) {
+        tracing::info!("change log no longer reaches our revision; taking a new snapshot");
+        match self.take_snapshot().await {
+            Ok(()) => self.recovered(),
+            Err(error) => self.failed(error).await,
+        }
+    }
+
+    async fn follow_changes(&mut self, after: Revision) -> Result<(), NodeError> {
+        let batch = self.client.changes(after).await?;
+        let Some(current) = self.store.current() else {
+            return Ok(());
+        };
+        if batch.revision <= current.revision && batch.changes.is_empty() {
+            return Ok(());
+        }
+        let changes = batch.changes.len();
+        let next = current.apply(batch);
+        if changes == 0 {
+            tracing::debug!(
+                revision = next.revision,
+                "revision advanced without regional changes"
+            );
+        } else {
+            tracing::info!(
+                revision = next.revision,
+                changes,
+                "configuration revision applied"
+            );
+        }
+        self.store.replace(next);
+        Ok(())
+    }
+
+    fn recovered(&mut self) {
+        if self.outage {
+            tracing::info!("control plane reachable again");
+        }
+        self.outage = false;
+        self.backoff = INITIAL_BACKOFF;
+    }
+
+    async fn failed(&mut self, error: NodeError) {
+        if !self.outage {
+            tracing::warn!(
+                %error,
+                serving_revision = ?self.store.revision(),
+                "control plane unreachable; serving the last configuration and retrying"
+            );
+        } else {
+            tracing::debug!(%error, "control plane still unreachable");
+        }
+        self.outage = true;
+        tokio::time::sleep(jittered(self.backoff)).await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// A delay between half of `backoff` and all of it, so that many data planes do not retry in
+/// step after the control plane comes back.
+fn jittered(backoff: Duration) -> Duration {
+    let mut random = [0u8; 2];
+    restapi_shared::ids::fill_random(&mut random);
+    let fraction = f64::from(u16::from_le_bytes(random)) / f64::from(u16::MAX);
+    backoff.mul_f64(0.5 + fraction / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_half_and_full_backoff() {
+        for _ in 0..100 {
+            let delay = jittered(Duration::from_secs(10));
+            assert!(delay >= Duration::from_secs(5) && delay <= Duration::from_secs(10));
+        }
+    }
+}
