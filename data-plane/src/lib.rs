@@ -17,6 +17,8 @@ mod openapi;
 pub mod routing;
 pub mod settings;
 pub mod sync;
+#[cfg(test)]
+mod test_support;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -105,3 +105,99 @@ pub(crate) fn jwks(call: EndpointCall<'_>) -> Response {
     let jwks = call.api.keys.at(call.now).jwks.clone();
     json_with_cache_control(jwks, METADATA_CACHE_CONTROL)
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use restapi_shared::token::Jwks;
+
+    use crate::test_support::*;
+
+    #[tokio::test]
+    async fn discovery_names_the_endpoints_of_the_host_that_was_asked() {
+        let fixture = Fixture::new();
+        let cases = [
+            (
+                REGIONAL,
+                "/shop/.well-known/openid-configuration",
+                "http://eu.localhost/shop",
+            ),
+            (
+                "shop.restapi.localhost:8080",
+                "/api/.well-known/openid-configuration",
+                "http://shop.restapi.localhost:8080/api",
+            ),
+        ];
+        for (host, path, issuer) in cases {
+            let answer = fixture.send(get(host, path)).await;
+            assert_eq!(answer.status, StatusCode::OK);
+            assert_eq!(answer.header("cache-control"), "public, max-age=300");
+            assert_eq!(answer.json["issuer"], issuer);
+            assert_eq!(answer.json["token_endpoint"], format!("{issuer}/_token"));
+            assert_eq!(
+                answer.json["jwks_uri"],
+                format!("{issuer}/.well-known/jwks.json")
+            );
+            assert_eq!(
+                answer.json["userinfo_endpoint"],
+                format!("{issuer}/_userinfo")
+            );
+            assert_eq!(
+                answer.json["id_token_signing_alg_values_supported"],
+                serde_json::json!(["ES256"])
+            );
+            assert_eq!(
+                answer.json["response_types_supported"],
+                serde_json::json!([])
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn pending_key_is_published_before_it_signs_and_retired_key_is_withdrawn() {
+        let mut snapshot = snapshot();
+        snapshot.apis[0].signing_keys = vec![
+            signing_key("key_old", 0, Some(NOW + 1_000)),
+            signing_key("key_pending", NOW + 300, None),
+        ];
+        let fixture = Fixture::with(settings(None), snapshot);
+        let kids = |jwks: &serde_json::Value| -> Vec<String> {
+            let jwks: Jwks = serde_json::from_value(jwks.clone()).unwrap();
+            jwks.keys.into_iter().map(|key| key.kid).collect()
+        };
+        let signing_kid = |token: &str| -> String {
+            let header = token.split('.').next().unwrap();
+            let header =
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+                    .unwrap();
+            serde_json::from_slice::<serde_json::Value>(&header).unwrap()["kid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+
+        let jwks = fixture
+            .send(get(REGIONAL, "/shop/.well-known/jwks.json"))
+            .await;
+        assert_eq!(jwks.header("cache-control"), "public, max-age=300");
+        assert_eq!(kids(&jwks.json), ["key_old", "key_pending"]);
+        let token = fixture.client_credentials("shop", "cid_billing").await;
+        assert_eq!(
+            signing_kid(token["access_token"].as_str().unwrap()),
+            "key_old"
+        );
+
+        fixture.clock.advance(300);
+        let token = fixture.client_credentials("shop", "cid_billing").await;
+        assert_eq!(
+            signing_kid(token["access_token"].as_str().unwrap()),
+            "key_pending"
+        );
+
+        fixture.clock.advance(700);
+        let jwks = fixture
+            .send(get("shop.restapi.localhost", "/api/.well-known/jwks.json"))
+            .await;
+        assert_eq!(kids(&jwks.json), ["key_pending"]);
+    }
+}

@@ -248,4 +248,113 @@ impl MakeRequestId for RequestIds {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests {
+    use axum::http::StatusCode;
+
+    use crate::test_support::*;
+    use crate::{DataPlane, Settings};
+
+    #[tokio::test]
+    async fn unknown_hosts_apis_and_endpoints_are_json_not_found() {
+        let fixture = Fixture::new();
+        for (host, path) in [
+            ("example.com", "/shop/_token"),
+            (REGIONAL, "/nope/_token"),
+            (REGIONAL, "/shop/products"),
+            (REGIONAL, "/shop"),
+            ("nope.restapi.localhost", "/api/_token"),
+            ("shop.restapi.localhost", "/other/_token"),
+        ] {
+            let answer = fixture.send(get(host, path)).await;
+            assert_eq!(
+                (answer.status, answer.json["error"].as_str()),
+                (StatusCode::NOT_FOUND, Some("not_found")),
+                "{host}{path}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn wrong_method_names_the_allowed_ones() {
+        let fixture = Fixture::new();
+        let answer = fixture.send(get(REGIONAL, "/shop/_token")).await;
+        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(answer.header("allow"), "POST");
+    }
+
+    #[tokio::test]
+    async fn request_ids_are_set_or_propagated() {
+        let fixture = Fixture::new();
+        let answer = fixture.send(get(REGIONAL, "/healthz")).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(!answer.header("x-request-id").is_empty());
+
+        let mut request = get(REGIONAL, "/shop/.well-known/jwks.json");
+        request
+            .headers_mut()
+            .insert("x-request-id", "req-from-client".parse().unwrap());
+        assert_eq!(
+            fixture.send(request).await.header("x-request-id"),
+            "req-from-client"
+        );
+    }
+
+    #[tokio::test]
+    async fn health_readiness_and_openapi_answer_on_any_host() {
+        let fixture = Fixture::new();
+        assert_eq!(
+            fixture.send(get("anything", "/healthz")).await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            fixture.send(get("anything", "/readyz")).await.status,
+            StatusCode::OK
+        );
+        let openapi = fixture
+            .send(get("shop.restapi.localhost", "/openapi.json"))
+            .await;
+        assert!(openapi.json["paths"]["/{api}/_token"].is_object());
+        assert!(fixture.data_plane.is_ready());
+        assert_eq!(fixture.data_plane.revision(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn not_ready_before_the_first_snapshot() {
+        let unreachable = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", listener.local_addr().unwrap())
+        };
+        let data_plane = DataPlane::start(
+            settings(Some(&unreachable)),
+            restapi_shared::Clock::manual(NOW),
+        )
+        .unwrap();
+        let fixture = Fixture {
+            router: data_plane.router(),
+            data_plane,
+            clock: restapi_shared::Clock::manual(NOW),
+            snapshot: snapshot(),
+        };
+        assert!(!fixture.data_plane.is_ready());
+        assert_eq!(
+            fixture.send(get(REGIONAL, "/healthz")).await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            fixture.send(get(REGIONAL, "/readyz")).await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            fixture.send(get(REGIONAL, "/shop/_token")).await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+
+        let missing = DataPlane::start(Settings::default(), restapi_shared::Clock::System);
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .contains("control_plane_url")
+        );
+    }
+}

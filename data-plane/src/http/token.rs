@@ -414,3 +414,426 @@ fn secret_omitted_if_empty<'de, D: Deserializer<'de>>(
 ) -> Result<Option<SecretString>, D::Error> {
     Ok(omitted_if_empty(deserializer)?.map(SecretString::new))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use serde_json::json;
+
+    use crate::test_support::*;
+
+    const TOKEN: &str = "/shop/_token";
+
+    fn basic_form(authorization: &str, body: &str) -> axum::http::Request<axum::body::Body> {
+        let mut request = form(REGIONAL, TOKEN, body);
+        request
+            .headers_mut()
+            .insert("authorization", authorization.parse().unwrap());
+        request
+    }
+
+    #[tokio::test]
+    async fn client_credentials_in_a_json_body() {
+        let fixture = Fixture::new();
+        let body = json!({"grant_type": "client_credentials", "client_id": "cid_billing", "client_secret": SECRET});
+        let answer = fixture.send(json(REGIONAL, TOKEN, body)).await;
+
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.header("cache-control"), "no-store");
+        assert_eq!(answer.header("pragma"), "no-cache");
+        assert_eq!(answer.json["token_type"], "Bearer");
+        assert_eq!(answer.json["expires_in"], 3600);
+        let claims = fixture.verify("shop", answer.json["access_token"].as_str().unwrap());
+        assert_eq!(claims.iss, "http://eu.localhost/shop");
+        assert_eq!(
+            (claims.aud.as_str(), claims.sub.as_str()),
+            ("shop", "sa_billing")
+        );
+        assert_eq!(
+            (claims.name.as_str(), claims.roles.as_slice()),
+            ("billing", &["reader".to_owned()][..])
+        );
+        assert_eq!(claims.client_id.as_deref(), Some("cid_billing"));
+        assert_eq!((claims.iat, claims.exp), (NOW, NOW + 3600));
+        assert!(claims.jti.starts_with("tok_"));
+
+        let refresh = open_refresh_token(
+            "api_shop",
+            answer.json["refresh_token"].as_str().unwrap(),
+            NOW,
+        );
+        assert_eq!(refresh.family_started, NOW);
+        assert_eq!(refresh.secret_id.as_deref(), Some("sec_billing"));
+        assert_eq!(
+            (refresh.sub.as_str(), refresh.client_id.as_str()),
+            ("sa_billing", "cid_billing")
+        );
+    }
+
+    #[tokio::test]
+    async fn client_credentials_in_a_form_body_on_the_app_host() {
+        let fixture = Fixture::new();
+        let body =
+            format!("grant_type=client_credentials&client_id=cid_billing&client_secret={SECRET}");
+        let request = form("shop.restapi.localhost:8080", "/api/_token", &body);
+        let answer = fixture.send(request).await;
+
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+        let claims = fixture.verify("shop", answer.json["access_token"].as_str().unwrap());
+        assert_eq!(claims.iss, "http://shop.restapi.localhost:8080/api");
+    }
+
+    #[tokio::test]
+    async fn client_credentials_with_basic_and_a_form_or_json_body() {
+        let fixture = Fixture::new();
+        // RFC 6749 §2.3.1: id and secret are form-encoded inside Basic; `%5F` is `_`.
+        let authorization = basic("cid%5Fbilling", SECRET);
+        let answer = fixture
+            .send(basic_form(&authorization, "grant_type=client_credentials"))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+
+        let mut request = json(REGIONAL, TOKEN, json!({"grant_type": "client_credentials"}));
+        request.headers_mut().insert(
+            "authorization",
+            basic("cid_billing", SECRET).parse().unwrap(),
+        );
+        let answer = fixture.send(request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+        fixture.verify("shop", answer.json["access_token"].as_str().unwrap());
+
+        // The same client id in the body as well is tolerated.
+        let body = "grant_type=client_credentials&client_id=cid_billing";
+        let answer = fixture
+            .send(basic_form(&basic("cid_billing", SECRET), body))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+    }
+
+    #[tokio::test]
+    async fn auth_endpoint_returns_a_token() {
+        let fixture = Fixture::new();
+        let body = json!({"authority": "serviceaccount", "clientId": "cid_billing", "clientSecret": SECRET});
+        let answer = fixture.send(json(REGIONAL, "/shop/_auth", body)).await;
+
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+        let claims = fixture.verify("shop", answer.json["token"].as_str().unwrap());
+        assert_eq!(claims.sub, "sa_billing");
+    }
+
+    #[tokio::test]
+    async fn client_authentication_failures_are_invalid_client() {
+        let fixture = Fixture::new();
+        let cases = [
+            ("cid_billing", "rcs_wrong"),
+            ("cid_billing", "rcs_disabled"),
+            ("cid_billing", "rcs_expired"),
+            ("cid_unknown", SECRET),
+            ("cid_off", SECRET),
+            ("cid_blog", SECRET),
+        ];
+        for (client_id, secret) in cases {
+            let body = format!(
+                "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
+            );
+            let answer = fixture.send(form(REGIONAL, TOKEN, &body)).await;
+            answer.assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+            assert_eq!(
+                answer.header("www-authenticate"),
+                "Basic realm=\"shop\"",
+                "{client_id}"
+            );
+        }
+
+        let answer = fixture
+            .send(form(REGIONAL, TOKEN, "grant_type=client_credentials"))
+            .await;
+        answer.assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+        let answer = fixture
+            .send(basic_form("Basic !!!", "grant_type=client_credentials"))
+            .await;
+        answer.assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+
+    #[tokio::test]
+    async fn malformed_requests_are_refused_with_their_rfc_code() {
+        let fixture = Fixture::new();
+        let credentials = format!("client_id=cid_billing&client_secret={SECRET}");
+        let cases = [
+            // Two authentication methods at once (RFC 6749 §2.3).
+            (
+                basic_form(
+                    &basic("cid_billing", SECRET),
+                    &format!("grant_type=client_credentials&{credentials}"),
+                ),
+                "invalid_request",
+            ),
+            (
+                form(
+                    REGIONAL,
+                    TOKEN,
+                    &format!("grant_type=password&{credentials}"),
+                ),
+                "unsupported_grant_type",
+            ),
+            (form(REGIONAL, TOKEN, &credentials), "invalid_request"),
+            // RFC 6749 §3.2: parameters must not repeat.
+            (
+                form(
+                    REGIONAL,
+                    TOKEN,
+                    &format!(
+                        "grant_type=client_credentials&grant_type=client_credentials&{credentials}"
+                    ),
+                ),
+                "invalid_request",
+            ),
+            (
+                with_body(
+                    REGIONAL,
+                    TOKEN,
+                    "application/json",
+                    r#"{"grant_type": "client_credentials", "grant_type": "x"}"#,
+                ),
+                "invalid_request",
+            ),
+            (
+                with_body(REGIONAL, TOKEN, "application/json", "{not json"),
+                "invalid_request",
+            ),
+            (
+                with_body(REGIONAL, TOKEN, "application/json", r#"{"grant_type": 5}"#),
+                "invalid_request",
+            ),
+            (
+                with_body(
+                    REGIONAL,
+                    TOKEN,
+                    "text/plain",
+                    "grant_type=client_credentials",
+                ),
+                "invalid_request",
+            ),
+        ];
+        for (request, code) in cases {
+            fixture
+                .send(request)
+                .await
+                .assert_oauth_error(StatusCode::BAD_REQUEST, code);
+        }
+
+        let oversized = format!(
+            "grant_type=client_credentials&{credentials}&pad={}",
+            "x".repeat(70_000)
+        );
+        let answer = fixture.send(form(REGIONAL, TOKEN, &oversized)).await;
+        answer.assert_oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
+    }
+
+    #[tokio::test]
+    async fn auth_endpoint_errors_are_plain_json_errors() {
+        let fixture = Fixture::new();
+        let path = "/shop/_auth";
+        let cases = [
+            (
+                json(
+                    REGIONAL,
+                    path,
+                    json!({"authority": "serviceaccount", "clientId": "cid_billing", "clientSecret": "rcs_wrong"}),
+                ),
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+            ),
+            (
+                json(
+                    REGIONAL,
+                    path,
+                    json!({"authority": "google", "clientId": "cid_billing", "clientSecret": SECRET}),
+                ),
+                StatusCode::BAD_REQUEST,
+                "unsupported_authority",
+            ),
+            (
+                with_body(REGIONAL, path, "application/json", "{"),
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+            ),
+            (
+                json(REGIONAL, path, json!({"authority": "serviceaccount"})),
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+            ),
+            (
+                form(REGIONAL, path, "authority=serviceaccount"),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+            ),
+            (
+                with_body(REGIONAL, path, "application/json", &"x".repeat(70_000)),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+            ),
+        ];
+        for (request, status, code) in cases {
+            let answer = fixture.send(request).await;
+            assert_eq!(
+                (answer.status, answer.json["error"].as_str()),
+                (status, Some(code))
+            );
+            assert!(answer.json.get("token").is_none());
+        }
+    }
+
+    fn refresh_body(client_id: &str, refresh_token: &str) -> String {
+        format!("grant_type=refresh_token&client_id={client_id}&refresh_token={refresh_token}")
+    }
+
+    #[tokio::test]
+    async fn refresh_rotates_within_the_family_and_refuses_reuse() {
+        let (url, received) = stub_control_plane().await;
+        let fixture = Fixture::with_control_plane(&url);
+        let first = fixture.client_credentials("shop", "cid_billing").await;
+        let first_token = first["refresh_token"].as_str().unwrap();
+        fixture.clock.advance(600);
+
+        let answer = fixture
+            .send(form(
+                REGIONAL,
+                TOKEN,
+                &refresh_body("cid_billing", first_token),
+            ))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+        assert_eq!(answer.header("cache-control"), "no-store");
+        let claims = fixture.verify("shop", answer.json["access_token"].as_str().unwrap());
+        assert_eq!((claims.sub.as_str(), claims.iat), ("sa_billing", NOW + 600));
+
+        let before = open_refresh_token("api_shop", first_token, NOW);
+        let after = open_refresh_token(
+            "api_shop",
+            answer.json["refresh_token"].as_str().unwrap(),
+            NOW,
+        );
+        assert_eq!(
+            (&after.family, after.family_started),
+            (&before.family, before.family_started)
+        );
+        assert_ne!(after.jti, before.jti);
+        {
+            let received = received.lock().unwrap();
+            assert_eq!(received.len(), 1);
+            assert_eq!(
+                (received[0].api_id.as_str(), received[0].token_id.as_str()),
+                ("api_shop", before.jti.as_str())
+            );
+            assert_eq!(received[0].expires_at, NOW + 70 * 24 * 3600);
+        }
+
+        // A wrong secret is checked when sent; the right one is accepted.
+        let with_wrong_secret = format!(
+            "{}&client_secret=rcs_wrong",
+            refresh_body("cid_billing", first_token)
+        );
+        let answer = fixture
+            .send(form(REGIONAL, TOKEN, &with_wrong_secret))
+            .await;
+        answer.assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+
+        let answer = fixture
+            .send(form(
+                REGIONAL,
+                TOKEN,
+                &refresh_body("cid_billing", first_token),
+            ))
+            .await;
+        answer.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+
+    #[tokio::test]
+    async fn refresh_refuses_foreign_tampered_and_expired_tokens_without_calling_the_control_plane()
+    {
+        let (url, received) = stub_control_plane().await;
+        let fixture = Fixture::with_control_plane(&url);
+        let billing = fixture.client_credentials("shop", "cid_billing").await;
+        let billing_token = billing["refresh_token"].as_str().unwrap().to_owned();
+        let blog = fixture.client_credentials("blog", "cid_blog").await;
+        let blog_token = blog["refresh_token"].as_str().unwrap();
+
+        // Flip one character in the middle of the ciphertext.
+        let mut tampered = billing_token.clone();
+        let middle = tampered.len() / 2;
+        let flipped = if &tampered[middle..=middle] == "A" {
+            "B"
+        } else {
+            "A"
+        };
+        tampered.replace_range(middle..=middle, flipped);
+        let cases = [
+            refresh_body("cid_billing", &tampered),
+            refresh_body("cid_billing", "not-a-token"),
+            // Another API's token, presented with its own client id and with ours.
+            refresh_body("cid_blog", blog_token),
+            refresh_body("cid_billing", blog_token),
+            // Another client's token.
+            refresh_body("cid_other", &billing_token),
+        ];
+        for body in cases {
+            let answer = fixture.send(form(REGIONAL, TOKEN, &body)).await;
+            answer.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+        }
+        let answer = fixture
+            .send(form(
+                REGIONAL,
+                TOKEN,
+                "grant_type=refresh_token&client_id=cid_billing",
+            ))
+            .await;
+        answer.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+
+        // RFC 6749 §6 and the platform's rule: the chain ends 70 days after it started.
+        fixture.clock.advance(70 * 24 * 3600);
+        let answer = fixture
+            .send(form(
+                REGIONAL,
+                TOKEN,
+                &refresh_body("cid_billing", &billing_token),
+            ))
+            .await;
+        answer.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+        assert!(received.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn refresh_ends_when_the_chain_secret_or_account_is_disabled() {
+        let (url, received) = stub_control_plane().await;
+        let fixture = Fixture::with_control_plane(&url);
+        let first = fixture.client_credentials("shop", "cid_billing").await;
+        let body = refresh_body("cid_billing", first["refresh_token"].as_str().unwrap());
+
+        let mut snapshot = fixture.snapshot.clone();
+        snapshot.apis[0].service_accounts[0].secrets[0].enabled = false;
+        fixture.replace_configuration(snapshot);
+        let answer = fixture.send(form(REGIONAL, TOKEN, &body)).await;
+        answer.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+
+        let mut snapshot = fixture.snapshot.clone();
+        snapshot.apis[0].service_accounts[0].enabled = false;
+        fixture.replace_configuration(snapshot);
+        let answer = fixture.send(form(REGIONAL, TOKEN, &body)).await;
+        answer.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+        assert!(received.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn refresh_without_a_reachable_control_plane_is_temporarily_unavailable() {
+        let unreachable = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", listener.local_addr().unwrap())
+        };
+        let fixture = Fixture::with_control_plane(&unreachable);
+        let first = fixture.client_credentials("shop", "cid_billing").await;
+        let body = refresh_body("cid_billing", first["refresh_token"].as_str().unwrap());
+        let answer = fixture.send(form(REGIONAL, TOKEN, &body)).await;
+        answer.assert_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    }
+}

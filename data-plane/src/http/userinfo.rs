@@ -98,3 +98,144 @@ fn challenge(api_name: &str, error_code: Option<&'static str>) -> Response {
     response.headers_mut().insert(WWW_AUTHENTICATE, header);
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+
+    use crate::test_support::*;
+
+    fn userinfo(
+        method: &str,
+        host: &str,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> Request<Body> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", host);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    async fn access_token(fixture: &Fixture, api: &str, client_id: &str) -> String {
+        let answer = fixture.client_credentials(api, client_id).await;
+        answer["access_token"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn valid_token_returns_the_identity_on_both_hosts_and_methods() {
+        let fixture = Fixture::new();
+        let token = access_token(&fixture, "shop", "cid_billing").await;
+        let bearer = format!("Bearer {token}");
+
+        for (method, host, path) in [
+            ("GET", REGIONAL, "/shop/_userinfo"),
+            ("POST", REGIONAL, "/shop/_userinfo"),
+            ("GET", "shop.restapi.localhost", "/api/_userinfo"),
+        ] {
+            let answer = fixture
+                .send(userinfo(method, host, path, Some(&bearer)))
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "{method} {host}");
+            assert_eq!(
+                answer.json,
+                serde_json::json!({"sub": "sa_billing", "name": "billing", "roles": ["reader"]})
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_token_gets_a_plain_challenge() {
+        let fixture = Fixture::new();
+        let answer = fixture
+            .send(userinfo("GET", REGIONAL, "/shop/_userinfo", None))
+            .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(answer.header("www-authenticate"), "Bearer realm=\"shop\"");
+
+        let answer = fixture
+            .send(userinfo(
+                "GET",
+                REGIONAL,
+                "/shop/_userinfo",
+                Some("Basic abc"),
+            ))
+            .await;
+        assert_eq!(answer.header("www-authenticate"), "Bearer realm=\"shop\"");
+    }
+
+    #[tokio::test]
+    async fn expired_foreign_and_garbage_tokens_are_invalid_token() {
+        let fixture = Fixture::new();
+        let shop_token = access_token(&fixture, "shop", "cid_billing").await;
+        let blog_token = access_token(&fixture, "blog", "cid_blog").await;
+        let challenge = "Bearer realm=\"shop\", error=\"invalid_token\"";
+
+        for presented in [blog_token.as_str(), "garbage", ""] {
+            let authorization = format!("Bearer {presented}");
+            let answer = fixture
+                .send(userinfo(
+                    "GET",
+                    REGIONAL,
+                    "/shop/_userinfo",
+                    Some(&authorization),
+                ))
+                .await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(answer.header("www-authenticate"), challenge);
+            assert_eq!(answer.json["error"], "invalid_token");
+        }
+
+        // Verified once (and cached), then expired: the cache does not outlive the token.
+        let authorization = format!("Bearer {shop_token}");
+        let answer = fixture
+            .send(userinfo(
+                "GET",
+                REGIONAL,
+                "/shop/_userinfo",
+                Some(&authorization),
+            ))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        fixture.clock.advance(3600 + 61);
+        let answer = fixture
+            .send(userinfo(
+                "GET",
+                REGIONAL,
+                "/shop/_userinfo",
+                Some(&authorization),
+            ))
+            .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(answer.header("www-authenticate"), challenge);
+    }
+
+    #[tokio::test]
+    async fn cached_token_stops_working_when_its_key_or_api_is_removed() {
+        let fixture = Fixture::new();
+        let token = access_token(&fixture, "shop", "cid_billing").await;
+        let authorization = format!("Bearer {token}");
+        let request = || userinfo("GET", REGIONAL, "/shop/_userinfo", Some(&authorization));
+        assert_eq!(fixture.send(request()).await.status, StatusCode::OK);
+
+        let mut snapshot = fixture.snapshot.clone();
+        snapshot.apis[0].signing_keys = vec![signing_key("key_new", 0, None)];
+        fixture.replace_configuration(snapshot);
+        assert_eq!(
+            fixture.send(request()).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+
+        let mut snapshot = fixture.snapshot.clone();
+        fixture.replace_configuration(snapshot.clone());
+        assert_eq!(fixture.send(request()).await.status, StatusCode::OK);
+        snapshot.apis.remove(0);
+        fixture.replace_configuration(snapshot);
+        assert_eq!(fixture.send(request()).await.status, StatusCode::NOT_FOUND);
+    }
+}
