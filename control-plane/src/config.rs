@@ -1,0 +1,196 @@
+//! The control plane's settings: defaults, then the layered sources of
+//! [`restapi_shared::settings::layered`], validated once at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::Env;
+use restapi_shared::secret::SecretString;
+use restapi_shared::telemetry::LogFormat;
+use serde::Deserialize;
+
+use crate::master_key::MasterKey;
+
+/// Every key the control plane reads, as written in a TOML file (lowercase) or as
+/// `RESTAPI_<KEY>` in the environment.
+pub const KEYS: &[&str] = &[
+    "control_plane_listen",
+    "database_url",
+    "data_dir",
+    "admin_token",
+    "master_key",
+    "signing_key_publish_delay_seconds",
+    "change_log_retention_seconds",
+    "log_format",
+];
+
+/// The keys that may also be given as `RESTAPI_<KEY>_FILE`, naming a file that holds the value.
+pub const SECRET_KEYS: &[&str] = &["admin_token", "master_key", "database_url"];
+
+/// The shortest operator token accepted from configuration.
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// The control plane's settings.
+///
+/// Unknown keys are refused by the layered loader before this struct is built, so it does not
+/// deny unknown fields itself: dev mode reads the data plane's settings from the same sources.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address of the admin and node API.
+    pub control_plane_listen: SocketAddr,
+    /// `postgres://...` for PostgreSQL, `sqlite://...` for a SQLite file; unset means the
+    /// SQLite file `restapi.db` in `data_dir`. The plain `DATABASE_URL` variable is honoured
+    /// when `RESTAPI_DATABASE_URL` is unset.
+    pub database_url: Option<SecretString>,
+    /// Directory for the default SQLite database (and dev mode's master key).
+    pub data_dir: PathBuf,
+    /// The bootstrap operator token. Without it, one is generated on first start.
+    pub admin_token: Option<SecretString>,
+    /// Base64 of 32 bytes: the AES-256-GCM key that encrypts private keys at rest.
+    pub master_key: Option<SecretString>,
+    /// How long a new signing key is published before it signs, so every data plane has it.
+    pub signing_key_publish_delay_seconds: u64,
+    /// How long the change log reaches back; older data planes take a new snapshot.
+    pub change_log_retention_seconds: u64,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            control_plane_listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+            admin_token: None,
+            master_key: None,
+            signing_key_publish_delay_seconds: 300,
+            change_log_retention_seconds: 7 * 24 * 3600,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// A setting that is present but unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value has the wrong type (figment names the key and the source).
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+    /// A value has the right type but is not acceptable.
+    #[error("invalid setting '{field}': {reason}")]
+    Field {
+        /// The key of the setting.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Settings {
+    /// Extracts and validates the settings from a layered figment.
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        // `join` only fills what no earlier layer set: `RESTAPI_DATABASE_URL` wins over the
+        // conventional `DATABASE_URL`.
+        let figment = figment.clone().join(Env::raw().only(&["database_url"]));
+        let settings: Self = figment
+            .extract()
+            .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that deserialise but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(master_key) = &self.master_key {
+            MasterKey::parse(master_key).map_err(|reason| ConfigError::Field {
+                field: "master_key",
+                reason,
+            })?;
+        }
+        if let Some(token) = &self.admin_token
+            && token.expose().len() < MIN_ADMIN_TOKEN_LEN
+        {
+            return Err(ConfigError::Field {
+                field: "admin_token",
+                reason: format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters long"),
+            });
+        }
+        if let Some(url) = &self.database_url {
+            crate::store::Backend::of_url(url.expose()).map_err(|reason| ConfigError::Field {
+                field: "database_url",
+                reason,
+            })?;
+        }
+        if self.signing_key_publish_delay_seconds > 7 * 24 * 3600 {
+            return Err(ConfigError::Field {
+                field: "signing_key_publish_delay_seconds",
+                reason: "must be at most one week (604800)".to_owned(),
+            });
+        }
+        if self.change_log_retention_seconds < 60 {
+            return Err(ConfigError::Field {
+                field: "change_log_retention_seconds",
+                reason: "must be at least 60".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The database to connect to: the configured URL, or the SQLite file in `data_dir`.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("restapi.db").display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings_from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::new();
+        for (key, value) in pairs {
+            figment = figment.merge((*key, *value));
+        }
+        Settings::from_figment(&figment)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let settings = settings_from(&[]).unwrap();
+        assert_eq!(settings.control_plane_listen.port(), 8090);
+        assert_eq!(settings.signing_key_publish_delay_seconds, 300);
+        assert!(settings.effective_database_url().ends_with("restapi.db"));
+    }
+
+    #[test]
+    fn bad_master_key_is_refused_naming_the_field() {
+        let error = settings_from(&[("master_key", "c2hvcnQ=")]).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("master_key"), "{message}");
+        assert!(message.contains("32 bytes"), "{message}");
+    }
+
+    #[test]
+    fn short_admin_token_and_odd_database_urls_are_refused() {
+        let error = settings_from(&[("admin_token", "short")]).unwrap_err();
+        assert!(error.to_string().contains("admin_token"));
+        let error = settings_from(&[("database_url", "mysql://x")]).unwrap_err();
+        assert!(error.to_string().contains("database_url"));
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let error = settings_from(&[("signing_key_publish_delay_seconds", "soon")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("signing_key_publish_delay_seconds")
+        );
+    }
+}

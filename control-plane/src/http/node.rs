@@ -1,0 +1,106 @@
+//! The node API: what data planes call, authenticated by a node credential and limited to
+//! that credential's region.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use restapi_shared::error::ErrorBody;
+use restapi_shared::node::{
+    ChangesQuery, LONG_POLL_SECONDS, RedeemRefreshRequest, RedeemRefreshResponse,
+};
+use restapi_shared::push::{ChangeBatch, RegionSnapshot};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::auth::Node;
+use super::error::HttpError;
+use super::extract::{JsonBody, Query};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_snapshot))
+        .routes(routes!(get_changes))
+        .routes(routes!(redeem_refresh_token))
+}
+
+/// The whole configuration of the caller's region (`RegionSnapshot` of the shared crate).
+#[utoipa::path(get, path = "/node/v1/snapshot", tag = "node", security(("node_token" = [])),
+    params(
+        ("restapi-region" = String, Header, description = "The region the data plane serves"),
+        ("restapi-node-instance" = String, Header, description = "The data plane process"),
+        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+    ),
+    responses(
+        (status = 200, description = "The snapshot", body = Value),
+        (status = 400, description = "A node header is missing", body = ErrorBody),
+        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
+        (status = 403, description = "The credential belongs to another region", body = ErrorBody),
+    ))]
+async fn get_snapshot(
+    node: Node,
+    State(state): State<AppState>,
+) -> Result<Json<RegionSnapshot>, HttpError> {
+    Ok(Json(state.store.snapshot(&node.identity.region_id).await?))
+}
+
+/// The changes to the caller's region after `after` (`ChangeBatch` of the shared crate).
+///
+/// When nothing changed, the request is held open up to `waitSeconds` (at most 25) and then
+/// answered with no changes and the current revision.
+#[utoipa::path(get, path = "/node/v1/changes", tag = "node", security(("node_token" = [])),
+    params(
+        ("after" = i64, Query, description = "The revision the data plane holds"),
+        ("waitSeconds" = Option<u64>, Query, description = "How long to wait for a change"),
+        ("restapi-region" = String, Header, description = "The region the data plane serves"),
+        ("restapi-node-instance" = String, Header, description = "The data plane process"),
+        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+    ),
+    responses(
+        (status = 200, description = "The changes", body = Value),
+        (status = 400, description = "A parameter or node header is missing", body = ErrorBody),
+        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
+        (status = 403, description = "The credential belongs to another region", body = ErrorBody),
+        (status = 410, description = "revision_gone: take a new snapshot", body = ErrorBody),
+    ))]
+async fn get_changes(
+    node: Node,
+    State(state): State<AppState>,
+    Query(query): Query<ChangesQuery>,
+) -> Result<Json<ChangeBatch>, HttpError> {
+    let wait = Duration::from_secs(query.wait_seconds.unwrap_or(0).min(LONG_POLL_SECONDS));
+    let region_id = &node.identity.region_id;
+    Ok(Json(
+        crate::push::wait_for_changes(&state.store, region_id, query.after, wait).await?,
+    ))
+}
+
+/// Records the use of a refresh token (`RedeemRefreshRequest` of the shared crate): first use,
+/// reuse (which revokes the family) or a use of a revoked family.
+#[utoipa::path(post, path = "/node/v1/refresh-tokens/redeem", tag = "node",
+    security(("node_token" = [])), request_body = Value,
+    params(
+        ("restapi-region" = String, Header, description = "The region the data plane serves"),
+        ("restapi-node-instance" = String, Header, description = "The data plane process"),
+        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+    ),
+    responses(
+        (status = 200, description = "The outcome", body = Value),
+        (status = 400, description = "invalid_body, or a node header is missing", body = ErrorBody),
+        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
+        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+async fn redeem_refresh_token(
+    node: Node,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<RedeemRefreshRequest>,
+) -> Result<Json<RedeemRefreshResponse>, HttpError> {
+    let outcome = state
+        .store
+        .redeem_refresh_token(&node.identity.region_id, &request)
+        .await?;
+    Ok(Json(RedeemRefreshResponse { outcome }))
+}
