@@ -72,3 +72,16 @@ impl Modify for SecuritySchemes {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_document_matches_the_code() {
+        let generated = format!("{}\n", super::openapi().to_pretty_json().unwrap());
+        let committed = include_str!("../../openapi/data-plane.json");
+        assert!(
+            generated == committed,
+            "openapi/data-plane.json is stale: run `cargo run -p restapi-data-plane -- openapi > openapi/data-plane.json`"
+        );
+    }
+}

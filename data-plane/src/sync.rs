@@ -130,7 +130,135 @@ fn jittered(backoff: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use restapi_shared::node::{CHANGES_PATH, REVISION_HEADER, SNAPSHOT_PATH};
+    use restapi_shared::push::{Change, ChangeBatch, RegionSnapshot};
+
     use super::*;
+    use crate::DataPlane;
+    use crate::test_support::{self, NOW};
+
+    /// What the stub saw: (path, revision header) per call.
+    type Calls = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+    fn record(calls: &Calls, path: &str, headers: &HeaderMap) {
+        assert_eq!(headers["authorization"], "Bearer rnt_test");
+        assert_eq!(headers["restapi-region"], "eu");
+        let revision = headers
+            .get(REVISION_HEADER)
+            .map(|value| value.to_str().unwrap().to_owned());
+        calls.lock().unwrap().push((path.to_owned(), revision));
+    }
+
+    /// Snapshot at 1; changes: a new API at 2, then 410 (forcing a snapshot at 5), then
+    /// failures, through which the data plane must keep serving revision 5.
+    async fn stub(calls: Calls) -> String {
+        let snapshots = Arc::new(Mutex::new(0));
+        let snapshot_calls = Arc::clone(&calls);
+        let snapshot = move |headers: HeaderMap| {
+            record(&snapshot_calls, SNAPSHOT_PATH, &headers);
+            let mut count = snapshots.lock().unwrap();
+            *count += 1;
+            let mut snapshot: RegionSnapshot = test_support::snapshot();
+            snapshot.revision = if *count == 1 { 1 } else { 5 };
+            async move { axum::Json(snapshot) }
+        };
+        let changes = move |headers: HeaderMap| {
+            record(&calls, CHANGES_PATH, &headers);
+            let count = calls
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(path, _)| path == CHANGES_PATH)
+                .count();
+            async move {
+                match count {
+                    1 => {
+                        let mut api = test_support::snapshot().apis.remove(0);
+                        api.id = "api_news".to_owned();
+                        api.name = "news".to_owned();
+                        let changes = vec![Change::ApiUpserted { api: Box::new(api) }];
+                        axum::Json(ChangeBatch {
+                            revision: 2,
+                            changes,
+                        })
+                        .into_response()
+                    }
+                    2 => (
+                        StatusCode::GONE,
+                        axum::Json(serde_json::json!({"error": "revision_gone"})),
+                    )
+                        .into_response(),
+                    _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                }
+            }
+        };
+        let router = axum::Router::new()
+            .route(SNAPSHOT_PATH, get(snapshot))
+            .route(CHANGES_PATH, get(changes));
+        test_support::spawn_stub(router).await
+    }
+
+    #[tokio::test]
+    async fn follows_snapshot_changes_and_gaps_then_keeps_serving_through_failures() {
+        let calls: Calls = Arc::default();
+        let url = stub(Arc::clone(&calls)).await;
+        let settings = test_support::settings(Some(&url));
+        let data_plane = DataPlane::start(settings, restapi_shared::Clock::manual(NOW)).unwrap();
+
+        let failures_seen = || {
+            calls
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(path, _)| path == CHANGES_PATH)
+                .count()
+                >= 4
+        };
+        for _ in 0..200 {
+            if failures_seen() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(failures_seen(), "{:?}", calls.lock().unwrap());
+        assert_eq!(data_plane.revision(), Some(5));
+        assert!(data_plane.is_ready());
+
+        let calls = calls.lock().unwrap().clone();
+        let revisions: Vec<(&str, Option<&str>)> = calls
+            .iter()
+            .take(4)
+            .map(|(path, revision)| (path.as_str(), revision.as_deref()))
+            .collect();
+        assert_eq!(
+            revisions,
+            [
+                (SNAPSHOT_PATH, None),
+                (CHANGES_PATH, Some("1")),
+                (CHANGES_PATH, Some("2")),
+                (SNAPSHOT_PATH, Some("2")),
+            ]
+        );
+    }
+
+    #[test]
+    fn applied_batch_adds_the_api() {
+        let state = RegionState::from_snapshot(test_support::snapshot());
+        let mut api = test_support::snapshot().apis.remove(0);
+        api.id = "api_news".to_owned();
+        api.name = "news".to_owned();
+        let batch = ChangeBatch {
+            revision: 8,
+            changes: vec![Change::ApiUpserted { api: Box::new(api) }],
+        };
+        let next = state.apply(batch);
+        assert_eq!((next.revision, next.api_count()), (8, 3));
+    }
 
     #[test]
     fn jitter_stays_within_half_and_full_backoff() {
