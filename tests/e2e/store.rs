@@ -1,0 +1,424 @@
+//! The control plane's store on every backend under test: revisions and the change log, the
+//! feed built from it, refresh token redemption, name rules, and what is kept at rest.
+
+use restapi_control_plane::MasterKey;
+use restapi_control_plane::store::{
+    ApiChanges, NewApi, NewNodeCredential, NewRegion, NewServiceAccount, RegionChanges, Store,
+    StoreError,
+};
+use restapi_shared::node::{RedeemOutcome, RedeemRefreshRequest};
+use restapi_shared::push::{Change, ChangeBatch};
+use restapi_shared::secret::{SecretDigest, SecretString};
+
+use crate::support::db::{TestDatabase, test_databases};
+
+/// Base64 of the bytes 0..32.
+const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+/// A fixed point in time for the store's writes.
+const NOW: i64 = 1_800_000_000;
+
+async fn open(database: &TestDatabase) -> Store {
+    let key = MasterKey::parse(&SecretString::new(MASTER_KEY.to_owned())).unwrap();
+    Store::connect(&database.url, key)
+        .await
+        .unwrap_or_else(|error| panic!("{}: connect: {error}", database.backend))
+}
+
+async fn region(store: &Store, name: &str) -> String {
+    let new = NewRegion {
+        name: name.to_owned(),
+        host: format!("{name}.restapi.test"),
+    };
+    store.create_region(&new, NOW).await.unwrap().id
+}
+
+async fn api(store: &Store, name: &str, region: &str) -> String {
+    let new = NewApi {
+        name: name.to_owned(),
+        description: String::new(),
+        region: region.to_owned(),
+        roles: vec!["reader".to_owned(), "writer".to_owned()],
+        default_roles: vec!["reader".to_owned()],
+    };
+    store.create_api(&new, NOW).await.unwrap().id
+}
+
+fn upserted_names(batch: &ChangeBatch) -> Vec<String> {
+    batch
+        .changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::ApiUpserted { api } => Some(api.name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn removed_ids(batch: &ChangeBatch) -> Vec<String> {
+    batch
+        .changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::ApiRemoved { id } => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_write_bumps_the_revision_and_is_logged_for_its_region() {
+    for database in test_databases().await {
+        let store = open(&database).await;
+        let start = store.refresh_head().await.unwrap();
+
+        let eu = region(&store, "eu").await;
+        let after_eu = store.refresh_head().await.unwrap();
+        let no = region(&store, "no").await;
+        let after_no = store.refresh_head().await.unwrap();
+        api(&store, "shop", "eu").await;
+        let after_api = store.refresh_head().await.unwrap();
+        assert!(start < after_eu && after_eu < after_no && after_no < after_api);
+
+        let eu_log = store.changes_since(&eu, after_no).await.unwrap();
+        assert_eq!(eu_log.revision, after_api);
+        assert_eq!(upserted_names(&eu_log), ["shop"]);
+        let no_log = store.changes_since(&no, after_no).await.unwrap();
+        assert_eq!(no_log.revision, after_api);
+        assert!(
+            no_log.changes.is_empty(),
+            "{}: another region's API leaked",
+            database.backend
+        );
+
+        let eu_from_start = store.changes_since(&eu, start).await.unwrap();
+        assert!(matches!(
+            eu_from_start.changes[0],
+            Change::RegionUpdated { .. }
+        ));
+
+        // A refused write changes nothing, not even the revision.
+        let taken = NewRegion {
+            name: "eu".to_owned(),
+            host: "x.test".to_owned(),
+        };
+        assert!(matches!(
+            store.create_region(&taken, NOW).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(store.refresh_head().await.unwrap(), after_api);
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_moved_api_leaves_one_region_and_arrives_in_the_other() {
+    for database in test_databases().await {
+        let store = open(&database).await;
+        let eu = region(&store, "eu").await;
+        let no = region(&store, "no").await;
+        let shop = api(&store, "shop", "eu").await;
+        let before = store.refresh_head().await.unwrap();
+
+        let changes = ApiChanges {
+            region: Some("no".to_owned()),
+            ..ApiChanges::default()
+        };
+        let moved = store.update_api("shop", &changes, NOW).await.unwrap();
+        assert_eq!(moved.region, "no");
+
+        let eu_log = store.changes_since(&eu, before).await.unwrap();
+        assert_eq!(removed_ids(&eu_log), [shop.clone()]);
+        let no_log = store.changes_since(&no, before).await.unwrap();
+        assert_eq!(upserted_names(&no_log), ["shop"]);
+        assert_eq!(store.snapshot(&eu).await.unwrap().apis.len(), 0);
+        assert_eq!(store.snapshot(&no).await.unwrap().apis[0].id, shop);
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn the_feed_serves_current_state_and_removals() {
+    for database in test_databases().await {
+        let store = open(&database).await;
+        let eu = region(&store, "eu").await;
+        let before = store.refresh_head().await.unwrap();
+        let shop = api(&store, "shop", "eu").await;
+        let rename = ApiChanges {
+            name: Some("store".to_owned()),
+            ..ApiChanges::default()
+        };
+        store.update_api("shop", &rename, NOW).await.unwrap();
+
+        // Two writes to one API arrive as one change carrying its state now.
+        let batch = store.changes_since(&eu, before).await.unwrap();
+        assert_eq!(upserted_names(&batch), ["store"]);
+        let Change::ApiUpserted { api } = &batch.changes[0] else {
+            panic!("an upsert")
+        };
+        assert_eq!(api.signing_keys.len(), 1);
+        assert_eq!(api.default_roles, ["reader"]);
+
+        let before_delete = store.refresh_head().await.unwrap();
+        store.delete_api("store", NOW).await.unwrap();
+        let batch = store.changes_since(&eu, before_delete).await.unwrap();
+        assert_eq!(removed_ids(&batch), [shop.clone()]);
+        // From before the creation, the API is simply gone.
+        let batch = store.changes_since(&eu, before).await.unwrap();
+        assert_eq!(removed_ids(&batch), [shop]);
+        assert!(store.snapshot(&eu).await.unwrap().apis.is_empty());
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn revisions_below_the_log_floor_are_gone() {
+    for database in test_databases().await {
+        let store = open(&database).await;
+        let eu = region(&store, "eu").await;
+        api(&store, "shop", "eu").await;
+        let head = store.refresh_head().await.unwrap();
+
+        // Everything written at NOW is older than a minute's retention an hour later.
+        let pruned = store.prune_change_log(NOW + 3_600, 60).await.unwrap();
+        assert!(pruned >= 2, "{}: pruned {pruned}", database.backend);
+        assert!(matches!(
+            store.changes_since(&eu, 0).await,
+            Err(StoreError::RevisionGone(0))
+        ));
+        assert!(
+            store
+                .changes_since(&eu, head)
+                .await
+                .unwrap()
+                .changes
+                .is_empty()
+        );
+        assert!(matches!(
+            store.changes_since(&eu, head + 1).await,
+            Err(StoreError::RevisionGone(_))
+        ));
+        let snapshot = store.snapshot(&eu).await.unwrap();
+        assert_eq!(snapshot.revision, head);
+        assert_eq!(snapshot.apis.len(), 1);
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_are_redeemed_once_and_reuse_revokes_the_family() {
+    for database in test_databases().await {
+        let store = open(&database).await;
+        let eu = region(&store, "eu").await;
+        let no = region(&store, "no").await;
+        let shop = api(&store, "shop", "eu").await;
+        let redeem = |token: &str, family: &str| RedeemRefreshRequest {
+            api_id: shop.clone(),
+            token_id: token.to_owned(),
+            family: family.to_owned(),
+            expires_at: NOW + 1_000,
+        };
+
+        let first = store
+            .redeem_refresh_token(&eu, &redeem("tok_1", "fam_1"))
+            .await
+            .unwrap();
+        assert_eq!(first, RedeemOutcome::Redeemed);
+        let next = store
+            .redeem_refresh_token(&eu, &redeem("tok_2", "fam_1"))
+            .await
+            .unwrap();
+        assert_eq!(next, RedeemOutcome::Redeemed);
+        let again = store
+            .redeem_refresh_token(&eu, &redeem("tok_1", "fam_1"))
+            .await
+            .unwrap();
+        assert_eq!(again, RedeemOutcome::Reused);
+        let later = store
+            .redeem_refresh_token(&eu, &redeem("tok_3", "fam_1"))
+            .await
+            .unwrap();
+        assert_eq!(later, RedeemOutcome::Revoked);
+        let other = store
+            .redeem_refresh_token(&eu, &redeem("tok_9", "fam_2"))
+            .await
+            .unwrap();
+        assert_eq!(other, RedeemOutcome::Redeemed);
+
+        let foreign = store
+            .redeem_refresh_token(&no, &redeem("tok_4", "fam_3"))
+            .await;
+        assert!(matches!(foreign, Err(StoreError::WrongRegion)));
+
+        // Four recorded uses (a use of a revoked family is recorded too) and one revoked family.
+        assert_eq!(store.prune_refresh_records(NOW + 2_000).await.unwrap(), 5);
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn names_stay_unique_across_renames_and_kinds() {
+    for database in test_databases().await {
+        let store = open(&database).await;
+        region(&store, "eu").await;
+        api(&store, "shop", "eu").await;
+        api(&store, "blog", "eu").await;
+
+        let to_shop = ApiChanges {
+            name: Some("shop".to_owned()),
+            ..ApiChanges::default()
+        };
+        assert!(matches!(
+            store.update_api("blog", &to_shop, NOW).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let to_region = ApiChanges {
+            name: Some("eu".to_owned()),
+            ..ApiChanges::default()
+        };
+        assert!(matches!(
+            store.update_api("blog", &to_region, NOW).await,
+            Err(StoreError::InvalidName(_))
+        ));
+        let region_as_api = RegionChanges {
+            name: Some("shop".to_owned()),
+            host: None,
+        };
+        assert!(matches!(
+            store.update_region("eu", &region_as_api, NOW).await,
+            Err(StoreError::InvalidName(_))
+        ));
+
+        let away = ApiChanges {
+            name: Some("market".to_owned()),
+            ..ApiChanges::default()
+        };
+        store.update_api("shop", &away, NOW).await.unwrap();
+        store.update_api("blog", &to_shop, NOW).await.unwrap();
+        let names: Vec<String> = store
+            .list_apis()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|api| api.name)
+            .collect();
+        assert_eq!(names, ["market", "shop"]);
+        assert!(matches!(
+            store.delete_region("eu", NOW).await,
+            Err(StoreError::Conflict(_))
+        ));
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn machine_secrets_are_stored_only_as_digests() {
+    for database in test_databases().await {
+        let store = open(&database).await;
+        region(&store, "eu").await;
+        api(&store, "shop", "eu").await;
+        let new = NewServiceAccount {
+            name: "billing".to_owned(),
+            description: String::new(),
+            roles: vec!["reader".to_owned()],
+            enabled: true,
+        };
+        let account = store
+            .create_service_account("shop", &new, NOW)
+            .await
+            .unwrap();
+        let secret = account.client_secret.expose().to_owned();
+
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, digest FROM client_secrets")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].0, account.secret_id);
+        assert_eq!(rows[0].1, SecretDigest::of(&secret).to_hex());
+        assert!(!rows[0].1.contains(&secret));
+
+        let credential = NewNodeCredential {
+            region: "eu".to_owned(),
+            name: "node-1".to_owned(),
+        };
+        let token = store
+            .create_node_credential(&credential, NOW)
+            .await
+            .unwrap()
+            .token;
+        let digests: Vec<String> = sqlx::query_scalar("SELECT digest FROM node_credentials")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(digests, [token.digest().to_hex()]);
+        assert!(store.node_identity(token.expose()).await.unwrap().is_some());
+        assert!(store.node_identity("rnt_wrong").await.unwrap().is_none());
+
+        let generated = store
+            .bootstrap_operator_token(None, NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let digests: Vec<String> = sqlx::query_scalar("SELECT digest FROM operator_tokens")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(digests, [generated.digest().to_hex()]);
+        assert!(store.is_operator_token(generated.expose()).await.unwrap());
+        // Only the first start generates one.
+        assert!(
+            store
+                .bootstrap_operator_token(None, NOW)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn private_keys_are_stored_encrypted() {
+    for database in test_databases().await {
+        let store = open(&database).await;
+        let eu = region(&store, "eu").await;
+        api(&store, "shop", "eu").await;
+        let snapshot = store.snapshot(&eu).await.unwrap();
+        let key = &snapshot.apis[0].signing_keys[0];
+        let pkcs8 = key.private_key.expose();
+        assert!(pkcs8.len() > 100);
+
+        let stored: Vec<u8> =
+            sqlx::query_scalar("SELECT private_key FROM signing_keys WHERE kid = $1")
+                .bind(&key.kid)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert!(!stored.windows(pkcs8.len()).any(|window| window == pkcs8));
+        // Not even the part of PKCS#8 that is the same for every P-256 key shows.
+        assert!(!stored.windows(16).any(|window| window == &pkcs8[..16]));
+
+        let refresh_key = snapshot.apis[0].refresh_token_key.expose();
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT refresh_token_key FROM apis")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(
+            !stored
+                .windows(refresh_key.len())
+                .any(|window| window == refresh_key)
+        );
+
+        // Another master key cannot read the database.
+        let other = MasterKey::parse(&SecretString::new(
+            "//////////////////////////////////////////8=".to_owned(),
+        ))
+        .unwrap();
+        let reopened = Store::connect(&database.url, other).await.unwrap();
+        assert!(matches!(
+            reopened.verify_master_key().await,
+            Err(StoreError::Undecryptable)
+        ));
+        database.drop_database().await;
+    }
+}
