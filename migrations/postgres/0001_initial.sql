@@ -33,6 +33,8 @@ CREATE TABLE signing_keys (
     public_x     TEXT NOT NULL,
     public_y     TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
+    -- The revision that created the key: orders keys created within the same second.
+    created_revision BIGINT NOT NULL,
     sign_from    BIGINT NOT NULL,
     retire_at    BIGINT
 );

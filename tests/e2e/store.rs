@@ -422,3 +422,35 @@ async fn private_keys_are_stored_encrypted() {
         database.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn keys_rotated_within_one_second_keep_their_order() {
+    for database in test_databases().await {
+        let store = open(&database).await;
+        let eu = region(&store, "eu").await;
+        api(&store, "shop", "eu").await;
+        let first = store.rotate_signing_key("shop", NOW, 0).await.unwrap();
+        let second = store.rotate_signing_key("shop", NOW, 0).await.unwrap();
+
+        // Data planes sign with the last key whose time has come: the newest one.
+        let snapshot = store.snapshot(&eu).await.unwrap();
+        let kids: Vec<&str> = snapshot.apis[0]
+            .signing_keys
+            .iter()
+            .map(|key| key.kid.as_str())
+            .collect();
+        assert_eq!(kids[1..], [first.kid.as_str(), second.kid.as_str()]);
+        let listed = store.signing_keys("shop", NOW).await.unwrap();
+        assert_eq!(listed[2].kid, second.kid);
+        assert_eq!(
+            listed[2].state,
+            restapi_control_plane::store::SigningKeyState::Active
+        );
+        assert!(
+            listed[..2]
+                .iter()
+                .all(|key| key.retire_at == Some(NOW + 3_600 + 60))
+        );
+        database.drop_database().await;
+    }
+}

@@ -6,6 +6,8 @@ mod error;
 mod extract;
 mod health;
 mod node;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 

@@ -135,7 +135,7 @@ impl Store {
         .await
         .map_err(|error| name_taken(error, &new.name))?;
         // The first key signs at once: nothing can hold a token of a brand-new API yet.
-        signing_keys::insert_key(self, &mut write.transaction, &id, now, now).await?;
+        signing_keys::insert_key(self, &mut write, &id, now).await?;
         write.record(&region_id, ChangeKind::Api, &id).await?;
         write.commit(self).await?;
 

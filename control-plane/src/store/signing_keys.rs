@@ -14,7 +14,7 @@ use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
 use super::apis::api_by_name;
-use super::{ChangeKind, Store, StoreError};
+use super::{ChangeKind, ConfigWrite, Store, StoreError};
 
 /// How long a retired key is kept (unpublished) before it is deleted.
 pub const RETIRED_KEY_GRACE_SECONDS: i64 = 24 * 3600;
@@ -61,12 +61,12 @@ pub enum SigningKeyState {
 #[derive(Clone, Debug)]
 struct KeyTimes {
     kid: String,
-    created_at: UnixTime,
+    created_revision: i64,
     sign_from: UnixTime,
     retire_at: Option<UnixTime>,
 }
 
-type KeyRow = (String, i64, i64, Option<i64>, String, String);
+type KeyRow = (String, i64, i64, i64, Option<i64>, String, String);
 type SealedKeyRow = (String, Vec<u8>, String, String, i64, Option<i64>);
 
 impl Store {
@@ -79,8 +79,9 @@ impl Store {
         let mut connection = self.pool().acquire().await?;
         let api = api_by_name(&mut connection, api_name).await?;
         let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, created_at, sign_from, retire_at, public_x, public_y FROM signing_keys \
-             WHERE api_id = $1 ORDER BY sign_from, created_at, kid",
+            "SELECT kid, created_at, created_revision, sign_from, retire_at, public_x, public_y \
+             FROM signing_keys \
+             WHERE api_id = $1 ORDER BY sign_from, created_revision",
         )
         .bind(&api.id)
         .fetch_all(&mut *connection)
@@ -88,16 +89,18 @@ impl Store {
 
         let times: Vec<KeyTimes> = rows
             .iter()
-            .map(|(kid, created_at, sign_from, retire_at, _, _)| KeyTimes {
-                kid: kid.clone(),
-                created_at: *created_at,
-                sign_from: *sign_from,
-                retire_at: *retire_at,
-            })
+            .map(
+                |(kid, _, created_revision, sign_from, retire_at, _, _)| KeyTimes {
+                    kid: kid.clone(),
+                    created_revision: *created_revision,
+                    sign_from: *sign_from,
+                    retire_at: *retire_at,
+                },
+            )
             .collect();
         let keys = rows
             .into_iter()
-            .filter_map(|(kid, created_at, sign_from, retire_at, x, y)| {
+            .filter_map(|(kid, created_at, _, sign_from, retire_at, x, y)| {
                 let state = key_state(&times, &kid, now)?;
                 Some(SigningKey {
                     public_jwk: Jwk::es256(&kid, &PublicKey { x, y }),
@@ -134,8 +137,7 @@ impl Store {
         .bind(&api.id)
         .execute(&mut *write.transaction)
         .await?;
-        let (kid, public) =
-            insert_key(self, &mut write.transaction, &api.id, now, sign_from).await?;
+        let (kid, public) = insert_key(self, &mut write, &api.id, sign_from).await?;
         write
             .record(&api.region_id, ChangeKind::Api, &api.id)
             .await?;
@@ -195,9 +197,8 @@ impl Store {
 /// Generates a key for `api_id`, stores it encrypted, and returns its `kid` and public key.
 pub(super) async fn insert_key(
     store: &Store,
-    connection: &mut AnyConnection,
+    write: &mut ConfigWrite,
     api_id: &str,
-    now: UnixTime,
     sign_from: UnixTime,
 ) -> Result<(String, PublicKey), StoreError> {
     let generated = generate_key().map_err(|error| StoreError::Corrupt(error.to_string()))?;
@@ -205,16 +206,17 @@ pub(super) async fn insert_key(
     let sealed = store.seal_secret(&context(&kid), generated.private_pkcs8.expose());
     sqlx::query(
         "INSERT INTO signing_keys (kid, api_id, private_key, public_x, public_y, created_at, \
-         sign_from, retire_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+         created_revision, sign_from, retire_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
     )
     .bind(&kid)
     .bind(api_id)
     .bind(sealed)
     .bind(&generated.public.x)
     .bind(&generated.public.y)
-    .bind(now)
+    .bind(write.now)
+    .bind(write.revision)
     .bind(sign_from)
-    .execute(connection)
+    .execute(&mut *write.transaction)
     .await?;
     Ok((kid, generated.public))
 }
@@ -228,7 +230,7 @@ pub(super) async fn signing_key_configs(
 ) -> Result<Vec<SigningKeyConfig>, StoreError> {
     let rows: Vec<SealedKeyRow> = sqlx::query_as(
         "SELECT kid, private_key, public_x, public_y, sign_from, retire_at FROM signing_keys \
-         WHERE api_id = $1 ORDER BY sign_from, created_at, kid",
+         WHERE api_id = $1 ORDER BY sign_from, created_revision",
     )
     .bind(api_id)
     .fetch_all(connection)
@@ -263,7 +265,7 @@ fn key_state(keys: &[KeyTimes], kid: &str, now: UnixTime) -> Option<SigningKeySt
         .iter()
         .filter(published)
         .filter(|key| key.sign_from <= now)
-        .max_by_key(|key| (key.sign_from, key.created_at, key.kid.clone()))?;
+        .max_by_key(|key| (key.sign_from, key.created_revision))?;
     if signer.kid == kid {
         Some(SigningKeyState::Active)
     } else {
@@ -275,10 +277,10 @@ fn key_state(keys: &[KeyTimes], kid: &str, now: UnixTime) -> Option<SigningKeySt
 mod tests {
     use super::*;
 
-    fn key(kid: &str, created_at: i64, sign_from: i64, retire_at: Option<i64>) -> KeyTimes {
+    fn key(kid: &str, created_revision: i64, sign_from: i64, retire_at: Option<i64>) -> KeyTimes {
         KeyTimes {
             kid: kid.to_owned(),
-            created_at,
+            created_revision,
             sign_from,
             retire_at,
         }
