@@ -44,6 +44,9 @@ pub enum StartError {
     /// The HTTP client for the control plane could not be built.
     #[error("cannot build the control plane client: {0}")]
     Client(#[from] reqwest::Error),
+    /// [`DataPlane::start`] was called outside a tokio runtime, so the sync task cannot run.
+    #[error("the data plane must start inside a tokio runtime")]
+    NoRuntime,
 }
 
 /// A running data plane: its configuration, its sync task and its router.
@@ -59,10 +62,11 @@ impl DataPlane {
     /// The sync task runs as long as the runtime does; dropping the `DataPlane` does not stop
     /// it (the router may outlive this value).
     pub fn start(settings: Settings, clock: Clock) -> Result<DataPlane, StartError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         let connection = settings.connection()?;
         let store = Arc::new(ConfigStore::default());
         let control_plane = NodeClient::new(&connection, Arc::clone(&store))?;
-        tokio::spawn(sync::run(control_plane.clone(), Arc::clone(&store)));
+        runtime.spawn(sync::run(control_plane.clone(), Arc::clone(&store)));
         Ok(Self::assemble(&settings, clock, store, Some(control_plane)))
     }
 

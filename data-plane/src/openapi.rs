@@ -28,7 +28,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ),
     paths(
         crate::http::token::token,
-        crate::http::token::auth,
+        crate::http::sign_in::auth,
         crate::http::metadata::discovery,
         crate::http::metadata::jwks,
         crate::http::userinfo::userinfo,

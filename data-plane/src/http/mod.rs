@@ -6,6 +6,7 @@
 
 mod body;
 pub(crate) mod metadata;
+pub(crate) mod sign_in;
 pub(crate) mod token;
 pub(crate) mod userinfo;
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST};
+use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, PRAGMA};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,7 +37,8 @@ use crate::routing::{self, Endpoint};
 use crate::settings::PublicScheme;
 
 pub(crate) use metadata::DiscoveryDocument;
-pub(crate) use token::{AuthRequest, AuthResponse, TokenRequest, TokenResponse};
+pub(crate) use sign_in::{AuthRequest, AuthResponse};
+pub(crate) use token::{TokenRequest, TokenResponse};
 pub(crate) use userinfo::UserInfo;
 
 /// What every handler shares.
@@ -113,7 +115,7 @@ async fn api_request(State(state): State<Arc<AppState>>, request: Request) -> Re
     };
     match endpoint {
         Endpoint::Token => token::token(call, body).await,
-        Endpoint::Auth => token::auth(call, body).await,
+        Endpoint::Auth => sign_in::auth(call, body).await,
         Endpoint::Discovery => metadata::discovery(call),
         Endpoint::Jwks => metadata::jwks(call),
         Endpoint::UserInfo => userinfo::userinfo(call),
@@ -163,6 +165,14 @@ async fn openapi_json(State(state): State<Arc<AppState>>) -> Response {
 /// A JSON error of a non-OAuth endpoint.
 pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(ErrorBody::new(code, message))).into_response()
+}
+
+/// RFC 6749 §5.1: token responses must not be cached.
+pub(crate) fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
 }
 
 fn method_not_allowed(endpoint: Endpoint) -> Response {

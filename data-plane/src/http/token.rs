@@ -4,19 +4,19 @@ use std::borrow::Cow;
 
 use axum::Json;
 use axum::body::Body;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use restapi_shared::error::{ErrorBody, OAuthErrorBody, OAuthErrorCode};
+use restapi_shared::error::{OAuthErrorBody, OAuthErrorCode};
 use restapi_shared::secret::SecretString;
 use restapi_shared::token::ACCESS_TOKEN_TTL;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::body::{BodyError, MediaType, media_type, read_limited};
-use super::{EndpointCall, error};
+use super::{EndpointCall, no_store};
 use crate::grants::{
     self, ClientCredentials, ClientRejection, GrantError, IssueContext, TokenPair,
 };
@@ -55,27 +55,6 @@ pub(crate) struct TokenResponse {
     refresh_token: String,
 }
 
-/// The `_auth` request of a service account.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct AuthRequest {
-    /// Always `serviceaccount`.
-    #[schema(example = "serviceaccount")]
-    authority: String,
-    /// The service account's client id.
-    client_id: String,
-    /// The service account's client secret.
-    #[schema(value_type = String)]
-    client_secret: SecretString,
-}
-
-/// The `_auth` response.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct AuthResponse {
-    /// The access token, an ES256 JWT.
-    token: String,
-}
-
 /// `POST _token`: issues tokens, or answers an RFC 6749 §5.2 error.
 #[utoipa::path(
     post,
@@ -99,28 +78,6 @@ pub(crate) async fn token(call: EndpointCall<'_>, body: Body) -> Response {
     match exchange(&call, body).await {
         Ok(pair) => token_response(pair),
         Err(error) => grant_error_response(&call, error),
-    }
-}
-
-/// `POST _auth`: a service account signs in with its client id and secret.
-#[utoipa::path(
-    post,
-    path = "/{api}/_auth",
-    tag = "restapi",
-    params(("api" = String, Path, description = "The API's name; on its app host the path is `/api/_auth`")),
-    request_body(content = AuthRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Signed in", body = AuthResponse),
-        (status = 400, description = "invalid_body or unsupported_authority", body = ErrorBody),
-        (status = 401, description = "invalid_credentials", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type", body = ErrorBody),
-    ),
-)]
-pub(crate) async fn auth(call: EndpointCall<'_>, body: Body) -> Response {
-    match sign_in(&call, body).await {
-        Ok(token) => no_store(Json(AuthResponse { token }).into_response()),
-        Err(error) => auth_error_response(&call, error),
     }
 }
 
@@ -237,41 +194,6 @@ fn client_credentials<'a>(
     }))
 }
 
-async fn sign_in(call: &EndpointCall<'_>, body: Body) -> Result<String, AuthError> {
-    let headers = &call.parts.headers;
-    if media_type(headers) != Some(MediaType::Json) {
-        return Err(AuthError::UnsupportedMediaType);
-    }
-    let bytes = read_limited(headers, body)
-        .await
-        .map_err(|error| match error {
-            BodyError::TooLarge => AuthError::TooLarge,
-            BodyError::Unreadable => AuthError::InvalidBody,
-        })?;
-    let request: AuthRequest =
-        serde_json::from_slice(&bytes).map_err(|_| AuthError::InvalidBody)?;
-    if request.authority != "serviceaccount" {
-        return Err(AuthError::UnsupportedAuthority);
-    }
-    let context = IssueContext {
-        api: call.api,
-        issuer: &call.issuer,
-        now: call.now,
-    };
-    grants::service_account_sign_in(context, &request.client_id, request.client_secret.expose())
-        .map_err(AuthError::Grant)
-}
-
-/// Why `_auth` failed.
-#[derive(Debug)]
-enum AuthError {
-    UnsupportedMediaType,
-    TooLarge,
-    InvalidBody,
-    UnsupportedAuthority,
-    Grant(GrantError),
-}
-
 fn token_response(pair: TokenPair) -> Response {
     let body = TokenResponse {
         access_token: pair.access_token,
@@ -280,14 +202,6 @@ fn token_response(pair: TokenPair) -> Response {
         refresh_token: pair.refresh_token,
     };
     no_store(Json(body).into_response())
-}
-
-/// RFC 6749 §5.1: token responses must not be cached.
-fn no_store(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    response
 }
 
 /// RFC 6749 §5.2: every refusal as its error code; `invalid_client` with 401 and a Basic
@@ -342,57 +256,6 @@ fn grant_error_response(call: &EndpointCall<'_>, error: GrantError) -> Response 
             .insert(WWW_AUTHENTICATE, basic_challenge(&call.api.name));
     }
     response
-}
-
-fn auth_error_response(call: &EndpointCall<'_>, error: AuthError) -> Response {
-    let grant_error = match error {
-        AuthError::UnsupportedMediaType => {
-            let message = "content type must be application/json";
-            return error_response(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                message,
-            );
-        }
-        AuthError::TooLarge => {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "body exceeds 64 KiB",
-            );
-        }
-        AuthError::InvalidBody => {
-            let message = "expected {authority, clientId, clientSecret}";
-            return error_response(StatusCode::BAD_REQUEST, "invalid_body", message);
-        }
-        AuthError::UnsupportedAuthority => {
-            let message = "supported authorities: serviceaccount";
-            return error_response(StatusCode::BAD_REQUEST, "unsupported_authority", message);
-        }
-        AuthError::Grant(grant_error) => grant_error,
-    };
-    tracing::debug!(api = %call.api.name, error = %grant_error, "sign-in refused");
-    match grant_error {
-        GrantError::ClientRejected(_) => error_response(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "wrong client id or secret",
-        ),
-        GrantError::NoSigningKey
-        | GrantError::InvalidRequest(_)
-        | GrantError::BodyTooLarge
-        | GrantError::UnsupportedGrantType
-        | GrantError::RefreshRejected(_)
-        | GrantError::ControlPlaneUnavailable => error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "sign-in failed",
-        ),
-    }
-}
-
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    no_store(error(status, code, message))
 }
 
 fn basic_challenge(api_name: &str) -> HeaderValue {
@@ -511,17 +374,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn auth_endpoint_returns_a_token() {
-        let fixture = Fixture::new();
-        let body = json!({"authority": "serviceaccount", "clientId": "cid_billing", "clientSecret": SECRET});
-        let answer = fixture.send(json(REGIONAL, "/shop/_auth", body)).await;
-
-        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
-        let claims = fixture.verify("shop", answer.json["token"].as_str().unwrap());
-        assert_eq!(claims.sub, "sa_billing");
-    }
-
-    #[tokio::test]
     async fn client_authentication_failures_are_invalid_client() {
         let fixture = Fixture::new();
         let cases = [
@@ -628,60 +480,6 @@ mod tests {
         );
         let answer = fixture.send(form(REGIONAL, TOKEN, &oversized)).await;
         answer.assert_oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
-    }
-
-    #[tokio::test]
-    async fn auth_endpoint_errors_are_plain_json_errors() {
-        let fixture = Fixture::new();
-        let path = "/shop/_auth";
-        let cases = [
-            (
-                json(
-                    REGIONAL,
-                    path,
-                    json!({"authority": "serviceaccount", "clientId": "cid_billing", "clientSecret": "rcs_wrong"}),
-                ),
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-            ),
-            (
-                json(
-                    REGIONAL,
-                    path,
-                    json!({"authority": "google", "clientId": "cid_billing", "clientSecret": SECRET}),
-                ),
-                StatusCode::BAD_REQUEST,
-                "unsupported_authority",
-            ),
-            (
-                with_body(REGIONAL, path, "application/json", "{"),
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-            ),
-            (
-                json(REGIONAL, path, json!({"authority": "serviceaccount"})),
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-            ),
-            (
-                form(REGIONAL, path, "authority=serviceaccount"),
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-            ),
-            (
-                with_body(REGIONAL, path, "application/json", &"x".repeat(70_000)),
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-            ),
-        ];
-        for (request, status, code) in cases {
-            let answer = fixture.send(request).await;
-            assert_eq!(
-                (answer.status, answer.json["error"].as_str()),
-                (status, Some(code))
-            );
-            assert!(answer.json.get("token").is_none());
-        }
     }
 
     fn refresh_body(client_id: &str, refresh_token: &str) -> String {
