@@ -161,12 +161,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in
-/// flight.
+/// flight; open long polls answer at once instead of running out their wait.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (start_draining, draining) = push::Draining::channel();
+    let router = router.layer(axum::Extension(draining));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = start_draining.send(true);
+    };
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await

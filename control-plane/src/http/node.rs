@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use restapi_shared::error::ErrorBody;
 use restapi_shared::node::{
     ChangesQuery, LONG_POLL_SECONDS, RedeemRefreshRequest, RedeemRefreshResponse,
@@ -17,6 +17,7 @@ use super::AppState;
 use super::auth::Node;
 use super::error::HttpError;
 use super::extract::{JsonBody, Query};
+use crate::push::{Draining, wait_for_changes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -67,13 +68,14 @@ async fn get_snapshot(
 async fn get_changes(
     node: Node,
     State(state): State<AppState>,
+    draining: Option<Extension<Draining>>,
     Query(query): Query<ChangesQuery>,
 ) -> Result<Json<ChangeBatch>, HttpError> {
     let wait = Duration::from_secs(query.wait_seconds.unwrap_or(0).min(LONG_POLL_SECONDS));
+    let draining = draining.map_or_else(Draining::never, |Extension(draining)| draining);
     let region_id = &node.identity.region_id;
-    Ok(Json(
-        crate::push::wait_for_changes(&state.store, region_id, query.after, wait).await?,
-    ))
+    let batch = wait_for_changes(&state.store, region_id, query.after, wait, draining).await?;
+    Ok(Json(batch))
 }
 
 /// Records the use of a refresh token (`RedeemRefreshRequest` of the shared crate): first use,

@@ -435,3 +435,38 @@ fn node_paths_match_the_shared_constants() {
         assert!(document.paths.paths.contains_key(path), "{path}");
     }
 }
+
+#[tokio::test]
+async fn graceful_shutdown_answers_open_long_polls_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let plane = start().await;
+    plane.region_and_api().await;
+    let token = plane.plane.ensure_dev_region().await.unwrap();
+    let head = plane.plane.store().refresh_head().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::serve(listener, plane.router.clone(), async {
+        let _ = stopped.await;
+    }));
+
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET {CHANGES_PATH}?after={head}&waitSeconds=25 HTTP/1.1\r\nhost: cp\r\n\
+         authorization: Bearer {}\r\n{REGION_HEADER}: eu\r\n{INSTANCE_HEADER}: i-1\r\n\
+         connection: close\r\n\r\n",
+        token.expose()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let started = std::time::Instant::now();
+    stop.send(()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    server.await.unwrap().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"changes\":[]"), "{response}");
+}

@@ -182,28 +182,4 @@ impl Store {
             }),
         )
     }
-
-    /// Makes sure region `name` exists with `host`, for dev mode.
-    pub async fn ensure_region(
-        &self,
-        name: &str,
-        host: &str,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        match self.region(name).await {
-            Ok(_) => Ok(()),
-            Err(StoreError::NotFound(_)) => {
-                let new = super::NewRegion {
-                    name: name.to_owned(),
-                    host: host.to_owned(),
-                };
-                match self.create_region(&new, now).await {
-                    // Another replica created it at the same moment.
-                    Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-                    Err(error) => Err(error),
-                }
-            }
-            Err(error) => Err(error),
-        }
-    }
 }

@@ -188,7 +188,31 @@ impl Store {
         Ok(())
     }
 
-    /// The region named `name` as pushed to data planes.
+    /// Makes sure region `name` exists with `host`, for dev mode.
+    pub async fn ensure_region(
+        &self,
+        name: &str,
+        host: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        match self.region(name).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound(_)) => {
+                let new = NewRegion {
+                    name: name.to_owned(),
+                    host: host.to_owned(),
+                };
+                match self.create_region(&new, now).await {
+                    // Another replica created it at the same moment.
+                    Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+                    Err(error) => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The region with identifier `id` as pushed to data planes.
     pub(super) async fn region_config_by_id(
         connection: &mut sqlx::AnyConnection,
         id: &str,
