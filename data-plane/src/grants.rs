@@ -322,7 +322,8 @@ async fn redeem(
         }
         Ok(RedeemOutcome::Revoked) => Err(GrantError::RefreshRejected(RefreshRejection::Revoked)),
         Err(error) => {
-            tracing::warn!(api = %api.name, %error, "refresh token could not be redeemed");
+            let error = crate::node_client::error_chain(&error);
+            tracing::warn!(api = %api.name, error, "refresh token could not be redeemed");
             Err(GrantError::ControlPlaneUnavailable)
         }
     }

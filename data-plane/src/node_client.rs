@@ -27,13 +27,13 @@ const LONG_POLL_MARGIN: Duration = Duration::from_secs(15);
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// The control plane could not be reached or did not answer in time.
-    #[error("control plane unreachable: {0}")]
+    #[error("control plane unreachable")]
     Unreachable(#[source] reqwest::Error),
     /// The control plane answered with an unexpected status.
     #[error("control plane answered {0}")]
     Status(StatusCode),
     /// The answer was not the expected JSON.
-    #[error("control plane answer is malformed: {0}")]
+    #[error("control plane answer is malformed")]
     Malformed(#[source] reqwest::Error),
     /// The change log no longer reaches back to our revision: take a new snapshot.
     #[error("revision is gone from the change log")]
@@ -122,6 +122,19 @@ impl NodeClient {
         }
         request
     }
+}
+
+/// `error` and its sources, for a log line: reqwest's own message omits the cause (such as
+/// "connection refused").
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 async fn expect_json<T: serde::de::DeserializeOwned>(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use restapi_shared::push::Revision;
 
 use crate::config::{ConfigStore, RegionState};
-use crate::node_client::{NodeClient, NodeError};
+use crate::node_client::{NodeClient, NodeError, error_chain};
 
 /// The first retry delay after a failure.
 const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
@@ -97,7 +97,7 @@ impl Follower {
 
     fn recovered(&mut self) {
         if self.outage {
-            tracing::info!("control plane reachable again");
+            tracing::info!("syncing with the control plane again");
         }
         self.outage = false;
         self.backoff = INITIAL_BACKOFF;
@@ -106,12 +106,15 @@ impl Follower {
     async fn failed(&mut self, error: NodeError) {
         if !self.outage {
             tracing::warn!(
-                %error,
+                error = error_chain(&error),
                 serving_revision = ?self.store.revision(),
-                "control plane unreachable; serving the last configuration and retrying"
+                "cannot sync with the control plane; serving the last configuration and retrying"
             );
         } else {
-            tracing::debug!(%error, "control plane still unreachable");
+            tracing::debug!(
+                error = error_chain(&error),
+                "still cannot sync with the control plane"
+            );
         }
         self.outage = true;
         tokio::time::sleep(jittered(self.backoff)).await;

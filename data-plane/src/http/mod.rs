@@ -329,6 +329,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn serves_over_tcp_and_stops_on_shutdown() {
+        let fixture = Fixture::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::serve(listener, fixture.router.clone(), async {
+            let _ = stopped.await;
+        }));
+
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::new();
+        let url = format!("http://{address}/api/.well-known/jwks.json");
+        let host = format!("shop.{APP_DOMAIN}:{}", address.port());
+        let response = client
+            .head(&url)
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.bytes().await.unwrap().len(), 0);
+        let response = client.get(&url).header("host", &host).send().await.unwrap();
+        let jwks: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(jwks["keys"][0]["kid"], "key_shop");
+
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
     async fn not_ready_before_the_first_snapshot() {
         let unreachable = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
