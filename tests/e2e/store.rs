@@ -454,3 +454,35 @@ async fn keys_rotated_within_one_second_keep_their_order() {
         database.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn replicas_on_postgres_wake_each_other() {
+    for database in test_databases().await {
+        if database.backend != "postgres" {
+            // Several control planes share a database only on PostgreSQL.
+            database.drop_database().await;
+            continue;
+        }
+        let writer = open(&database).await;
+        let follower = open(&database).await;
+        let clock = restapi_shared::Clock::manual(NOW);
+        let tasks =
+            restapi_control_plane::background::spawn(&follower, &clock, 3_600, &database.url);
+        let mut head = follower.subscribe_head();
+        let before = *head.borrow_and_update();
+        // Give the listener a moment to subscribe; a missed notification would still be caught
+        // by the five-second poll, but this test is about the notification.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+        region(&writer, "eu").await;
+        tokio::time::timeout(std::time::Duration::from_secs(2), head.changed())
+            .await
+            .expect("the follower hears of the write within two seconds")
+            .unwrap();
+        assert!(*head.borrow() > before);
+        for task in tasks {
+            task.abort();
+        }
+        database.drop_database().await;
+    }
+}
