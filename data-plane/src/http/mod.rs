@@ -354,6 +354,20 @@ mod tests {
         let jwks: serde_json::Value = response.json().await.unwrap();
         assert_eq!(jwks["keys"][0]["kid"], "key_shop");
 
+        // Refused on its declared length, before the client has finished sending it.
+        let response = client
+            .post(format!("http://{address}/api/_token"))
+            .header("host", &host)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&pad={}",
+                "x".repeat(1 << 20)
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
     }
