@@ -25,7 +25,8 @@ pub(crate) struct DiscoveryDocument {
     jwks_uri: String,
     /// The userinfo endpoint.
     userinfo_endpoint: String,
-    /// Empty: no authorization endpoint yet (TODO(#4): `code`).
+    // TODO(#4): `code` once the authorization endpoint exists.
+    /// Empty until the authorization endpoint exists: no response type is served yet.
     #[schema(value_type = Vec<String>)]
     response_types_supported: &'static [&'static str],
     /// `public`: the `sub` is the same for every client of the API.

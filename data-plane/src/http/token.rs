@@ -1,4 +1,4 @@
-//! `POST _token` (RFC 6749 §3.2) and `POST _auth` (the RestAPI.com sign-in).
+//! `POST _token`: the OAuth 2.0 token endpoint (RFC 6749 §3.2), answering from memory.
 
 use std::borrow::Cow;
 
