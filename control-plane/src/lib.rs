@@ -58,6 +58,9 @@ pub enum StartError {
 }
 
 /// A started control plane.
+///
+/// Keep it alive while serving its router: dropping it stops the background tasks
+/// (housekeeping and, on PostgreSQL, following other replicas' writes).
 #[derive(Debug)]
 pub struct ControlPlane {
     state: AppState,

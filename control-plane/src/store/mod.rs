@@ -1,6 +1,6 @@
 //! The control plane's storage: sqlx over SQLite or PostgreSQL, one module per resource.
 //!
-//! Every configuration write goes through [`ConfigWrite`]: it bumps the one global revision
+//! Every configuration write goes through `ConfigWrite`: it bumps the one global revision
 //! and records which region's objects changed, in the same transaction as the write itself,
 //! so the change log can never disagree with the data.
 
@@ -174,12 +174,13 @@ impl Store {
         &self.inner.pool
     }
 
-    /// Whether the database answers.
+    /// Whether the database answers within two seconds (probes give up sooner than the pool).
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1")
-            .execute(&self.inner.pool)
-            .await
-            .is_ok()
+        let query = sqlx::query("SELECT 1").execute(&self.inner.pool);
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), query).await,
+            Ok(Ok(_))
+        )
     }
 
     /// A receiver that sees every new head revision committed by this process, or announced
