@@ -9,7 +9,7 @@ use restapi_shared::ids::{self, new_id};
 use restapi_shared::node::{RedeemOutcome, RedeemRefreshRequest};
 use restapi_shared::push::ServiceAccountConfig;
 use restapi_shared::refresh::{self, RefreshClaims, RefreshError};
-use restapi_shared::secret::SecretDigest;
+use restapi_shared::secret::{SecretDigest, SecretString};
 use restapi_shared::token::ACCESS_TOKEN_TTL;
 use serde::Serialize;
 
@@ -119,9 +119,9 @@ pub struct IssueContext<'a> {
 #[derive(Debug)]
 pub struct TokenPair {
     /// The signed access token.
-    pub access_token: String,
+    pub access_token: SecretString,
     /// The sealed refresh token.
-    pub refresh_token: String,
+    pub refresh_token: SecretString,
 }
 
 /// RFC 6749 §4.4: the client authenticates with a secret and gets tokens for itself.
@@ -201,9 +201,9 @@ pub fn service_account_sign_in(
     context: IssueContext<'_>,
     client_id: &str,
     client_secret: &str,
-) -> Result<String, GrantError> {
+) -> Result<SecretString, GrantError> {
     let (account, _) = authenticate_client(context.api, client_id, client_secret, context.now)?;
-    issue_access_token(context, account, &new_id(ids::TOKEN))
+    issue_access_token(context, account, &new_id(ids::TOKEN)).map(SecretString::new)
 }
 
 /// Checks a client's secret against its service account (RFC 6749 §2.3.1).
@@ -348,8 +348,8 @@ fn issue_pair(
     };
     let refresh_token = refresh::seal(&context.api.sealing_key, &context.api.id, &claims);
     Ok(TokenPair {
-        access_token,
-        refresh_token,
+        access_token: SecretString::new(access_token),
+        refresh_token: SecretString::new(refresh_token),
     })
 }
 

@@ -31,7 +31,8 @@ pub(crate) struct AuthRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AuthResponse {
     /// The access token, an ES256 JWT.
-    token: String,
+    #[schema(value_type = String)]
+    token: SecretString,
 }
 
 /// `POST _auth`: a service account signs in with its client id and secret.
@@ -56,7 +57,7 @@ pub(crate) async fn auth(call: EndpointCall<'_>, body: Body) -> Response {
     }
 }
 
-async fn sign_in(call: &EndpointCall<'_>, body: Body) -> Result<String, AuthError> {
+async fn sign_in(call: &EndpointCall<'_>, body: Body) -> Result<SecretString, AuthError> {
     let headers = &call.parts.headers;
     if media_type(headers) != Some(MediaType::Json) {
         return Err(AuthError::UnsupportedMediaType);

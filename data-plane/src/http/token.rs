@@ -44,7 +44,8 @@ pub(crate) struct TokenRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TokenResponse {
     /// The access token, an ES256 JWT.
-    access_token: String,
+    #[schema(value_type = String)]
+    access_token: SecretString,
     /// Always `Bearer`.
     #[schema(example = "Bearer")]
     token_type: &'static str,
@@ -52,7 +53,8 @@ pub(crate) struct TokenResponse {
     #[schema(example = 3600)]
     expires_in: i64,
     /// The refresh token; each is usable once.
-    refresh_token: String,
+    #[schema(value_type = String)]
+    refresh_token: SecretString,
 }
 
 /// `POST _token`: issues tokens, or answers an RFC 6749 §5.2 error.
