@@ -4,7 +4,8 @@
 //! (`eu.restapi.com/<api>`), so it follows RFC 1035 §2.3.1 in lowercase, and it may not take a
 //! name the platform needs for itself.
 
-/// Names no API may take: subdomains of the app domain the platform keeps for itself.
+/// Names no API may take: subdomains of the app domain the platform keeps for itself, and
+/// paths the regional host answers itself (`/healthz`, `/readyz`).
 pub const RESERVED_API_NAMES: &[&str] = &[
     "www",
     "api",
@@ -37,6 +38,9 @@ pub const RESERVED_API_NAMES: &[&str] = &[
     "system",
     "restapi",
     "localhost",
+    "healthz",
+    "readyz",
+    "openapi",
 ];
 
 /// Longest DNS label (RFC 1035 §2.3.4).
