@@ -486,3 +486,43 @@ async fn replicas_on_postgres_wake_each_other() {
         database.drop_database().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_get_one_revision_each() {
+    for database in test_databases().await {
+        let store = open(&database).await;
+        let eu = region(&store, "eu").await;
+        let before = store.refresh_head().await.unwrap();
+
+        let writers: Vec<_> = (0..16)
+            .map(|index| {
+                let store = store.clone();
+                tokio::spawn(async move { api(&store, &format!("api-{index}"), "eu").await })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+
+        let head = store.refresh_head().await.unwrap();
+        assert_eq!(head, before + 16, "{}", database.backend);
+        let revisions: Vec<i64> = sqlx::query_scalar(
+            "SELECT revision FROM config_changes WHERE revision > $1 ORDER BY revision",
+        )
+        .bind(before)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(revisions, ((before + 1)..=head).collect::<Vec<_>>());
+        assert_eq!(
+            store
+                .changes_since(&eu, before)
+                .await
+                .unwrap()
+                .changes
+                .len(),
+            16
+        );
+        database.drop_database().await;
+    }
+}
