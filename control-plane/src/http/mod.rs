@@ -76,7 +76,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(health::routes())
 }
 
-/// One span per request; the status is filled in when the response is ready.
+/// One span per request; the region (node API) and the status are filled in when known.
 fn request_span(request: &Request<Body>) -> Span {
     let request_id = request
         .headers()
@@ -88,6 +88,7 @@ fn request_span(request: &Request<Body>) -> Span {
         request_id,
         method = %request.method(),
         path = request.uri().path(),
+        region = tracing::field::Empty,
         status = tracing::field::Empty,
     )
 }
