@@ -57,7 +57,11 @@ impl FromRequestParts<AppState> for Node {
         let region = header_text(&parts.headers, REGION_HEADER)
             .ok_or_else(|| missing_header(REGION_HEADER))?;
         if region != identity.region_name {
-            tracing::warn!(credential = %identity.credential_id, claimed_region = region, "node of another region");
+            tracing::warn!(
+                credential = %identity.credential_id,
+                claimed_region = region,
+                "node of another region"
+            );
             return Err(HttpError::WrongRegionHeader);
         }
 
