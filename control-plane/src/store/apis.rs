@@ -121,7 +121,8 @@ impl Store {
         let refresh_key = self.seal_secret(&refresh_key_context(&id), &new_key_bytes());
         sqlx::query(
             "INSERT INTO apis (id, name, description, region_id, roles, default_roles, \
-             refresh_token_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+             refresh_token_key, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
         )
         .bind(&id)
         .bind(&new.name)

@@ -84,7 +84,8 @@ impl Store {
             let lag = match revision {
                 Some(revision) => Some(
                     sqlx::query_scalar::<_, i64>(
-                        "SELECT COUNT(*) FROM config_changes WHERE region_id = $1 AND revision > $2",
+                        "SELECT COUNT(*) FROM config_changes \
+                         WHERE region_id = $1 AND revision > $2",
                     )
                     .bind(&region_id)
                     .bind(revision)

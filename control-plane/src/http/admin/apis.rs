@@ -27,7 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("operator_token" = [])),
     responses(
         (status = 201, description = "The API", body = Api),
-        (status = 400, description = "invalid_body, invalid_name or invalid_field", body = ErrorBody),
+        (status = 400, description = "Bad body, name or field", body = ErrorBody),
         (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
@@ -77,10 +77,10 @@ async fn get_api(
     params(("api" = String, Path, description = "API name")),
     responses(
         (status = 200, description = "The changed API", body = Api),
-        (status = 400, description = "invalid_body, invalid_name or invalid_field", body = ErrorBody),
+        (status = 400, description = "Bad body, name or field", body = ErrorBody),
         (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
         (status = 404, description = "No such API", body = ErrorBody),
-        (status = 409, description = "The new name is taken, or a removed role is still held", body = ErrorBody),
+        (status = 409, description = "Name taken, or a removed role still held", body = ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
     ))]

@@ -24,7 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("operator_token" = [])),
     responses(
         (status = 201, description = "The region", body = Region),
-        (status = 400, description = "invalid_body, invalid_name or invalid_field", body = ErrorBody),
+        (status = 400, description = "Bad body, name or field", body = ErrorBody),
         (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
@@ -75,7 +75,7 @@ async fn get_region(
     params(("region" = String, Path, description = "Region name")),
     responses(
         (status = 200, description = "The changed region", body = Region),
-        (status = 400, description = "invalid_body, invalid_name or invalid_field", body = ErrorBody),
+        (status = 400, description = "Bad body, name or field", body = ErrorBody),
         (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
         (status = 404, description = "No such region", body = ErrorBody),
         (status = 409, description = "The new name is taken", body = ErrorBody),
