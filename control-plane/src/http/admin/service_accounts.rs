@@ -56,7 +56,7 @@ pub struct ClientSecretChanges {
     request_body = NewServiceAccount, security(("operator_token" = [])),
     params(("api" = String, Path, description = "API name")),
     responses(
-        (status = 201, description = "With `clientSecret`, shown once", body = CreatedServiceAccount),
+        (status = 201, description = "Its secret, shown once", body = CreatedServiceAccount),
         (status = 400, description = "invalid_body or invalid_field", body = ErrorBody),
         (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
         (status = 404, description = "No such API", body = ErrorBody),
