@@ -55,6 +55,9 @@ impl Backend {
     pub fn of_url(url: &str) -> Result<Self, String> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres)
+        } else if url.contains(":memory:") || url.contains("mode=memory") {
+            // Every pooled connection would open its own empty database.
+            Err("an in-memory SQLite database cannot be shared by the pool; use a file".to_owned())
         } else if url.starts_with("sqlite:") {
             Ok(Self::Sqlite)
         } else {
@@ -368,6 +371,7 @@ mod tests {
         );
         assert_eq!(Backend::of_url("sqlite://data/x.db"), Ok(Backend::Sqlite));
         assert!(Backend::of_url("mysql://h/db").is_err());
+        assert!(Backend::of_url("sqlite::memory:").is_err());
     }
 
     #[test]
