@@ -43,9 +43,16 @@ impl SealingKey {
         sealed.extend_from_slice(plaintext);
         let mut body = sealed.split_off(NONCE_LEN);
         // Sealing fails only for inputs above GCM's limit of ~64 GiB, which nothing here nears.
-        #[expect(clippy::expect_used, reason = "inputs are far below AES-GCM's size limit")]
+        #[expect(
+            clippy::expect_used,
+            reason = "inputs are far below AES-GCM's size limit"
+        )]
         self.0
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context),
+                &mut body,
+            )
             .expect("AES-GCM input within limits");
         sealed.extend_from_slice(&body);
         sealed
@@ -90,7 +97,10 @@ mod tests {
         assert_eq!(key(2).open(b"row-1", &sealed), Err(OpenError::Unauthentic));
         sealed[14] ^= 1;
         assert_eq!(key(1).open(b"row-1", &sealed), Err(OpenError::Unauthentic));
-        assert_eq!(key(1).open(b"row-1", &sealed[..10]), Err(OpenError::Truncated));
+        assert_eq!(
+            key(1).open(b"row-1", &sealed[..10]),
+            Err(OpenError::Truncated)
+        );
     }
 
     #[test]

@@ -22,7 +22,10 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// An error body with `code` and `message`.
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { error: code.to_owned(), message: message.into() }
+        Self {
+            error: code.to_owned(),
+            message: message.into(),
+        }
     }
 }
 

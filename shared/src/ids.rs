@@ -44,8 +44,13 @@ pub const OPERATOR_TOKEN_VALUE: &str = "rot";
 /// in which case no identifier or key can be made safely; the process aborts rather than
 /// continue with predictable values.
 pub fn fill_random(buf: &mut [u8]) {
-    #[expect(clippy::expect_used, reason = "no safe way to go on without randomness")]
-    SystemRandom::new().fill(buf).expect("the operating system's random source failed");
+    #[expect(
+        clippy::expect_used,
+        reason = "no safe way to go on without randomness"
+    )]
+    SystemRandom::new()
+        .fill(buf)
+        .expect("the operating system's random source failed");
 }
 
 /// A new random identifier such as `api_3f9c0d...` (96 random bits, hex).

@@ -75,8 +75,12 @@ pub fn open(
     now: UnixTime,
 ) -> Result<RefreshClaims, RefreshError> {
     let encoded = token.strip_prefix(PREFIX).ok_or(RefreshError::Invalid)?;
-    let sealed = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| RefreshError::Invalid)?;
-    let plaintext = key.open(api_id.as_bytes(), &sealed).map_err(|_| RefreshError::Invalid)?;
+    let sealed = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| RefreshError::Invalid)?;
+    let plaintext = key
+        .open(api_id.as_bytes(), &sealed)
+        .map_err(|_| RefreshError::Invalid)?;
     let claims: RefreshClaims =
         serde_json::from_slice(&plaintext).map_err(|_| RefreshError::Invalid)?;
     if now >= claims.expires_at() {
@@ -122,10 +126,22 @@ mod tests {
     fn refuses_other_api_other_key_and_garbage() {
         let key = SealingKey::new(&[7; 32]).unwrap();
         let token = seal(&key, "api_1", &claims());
-        assert_eq!(open(&key, "api_2", &token, 2_000), Err(RefreshError::Invalid));
+        assert_eq!(
+            open(&key, "api_2", &token, 2_000),
+            Err(RefreshError::Invalid)
+        );
         let other = SealingKey::new(&[8; 32]).unwrap();
-        assert_eq!(open(&other, "api_1", &token, 2_000), Err(RefreshError::Invalid));
-        assert_eq!(open(&key, "api_1", "rrt1_!!", 2_000), Err(RefreshError::Invalid));
-        assert_eq!(open(&key, "api_1", "eyJ", 2_000), Err(RefreshError::Invalid));
+        assert_eq!(
+            open(&other, "api_1", &token, 2_000),
+            Err(RefreshError::Invalid)
+        );
+        assert_eq!(
+            open(&key, "api_1", "rrt1_!!", 2_000),
+            Err(RefreshError::Invalid)
+        );
+        assert_eq!(
+            open(&key, "api_1", "eyJ", 2_000),
+            Err(RefreshError::Invalid)
+        );
     }
 }

@@ -138,7 +138,10 @@ mod tests {
     fn debug_output_hides_secrets() {
         let secret = SecretString::new("rcs_super-secret".to_owned());
         assert_eq!(format!("{secret:?}"), "<redacted>");
-        assert_eq!(format!("{:?}", SecretBytes::new(vec![1, 2, 3])), "<redacted>");
+        assert_eq!(
+            format!("{:?}", SecretBytes::new(vec![1, 2, 3])),
+            "<redacted>"
+        );
         assert!(!format!("{:?}", secret.digest()).contains(&secret.digest().to_hex()));
     }
 

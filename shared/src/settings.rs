@@ -65,29 +65,44 @@ pub fn layered(
     let mut figment = Figment::new();
 
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| SettingsError::File { path: path.to_owned(), reason: error.to_string() })?;
-        let table: toml_keys::Table = toml_keys::parse(&text)
-            .map_err(|reason| SettingsError::File { path: path.to_owned(), reason })?;
+        let text = std::fs::read_to_string(path).map_err(|error| SettingsError::File {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })?;
+        let table: toml_keys::Table =
+            toml_keys::parse(&text).map_err(|reason| SettingsError::File {
+                path: path.to_owned(),
+                reason,
+            })?;
         if let Some(key) = table.into_iter().find(|key| !known.contains(&key.as_str())) {
-            return Err(SettingsError::UnknownKey { key, source_name: path.display().to_string() });
+            return Err(SettingsError::UnknownKey {
+                key,
+                source_name: path.display().to_string(),
+            });
         }
         figment = figment.merge(Toml::string(&text));
     }
 
     let secret_files: Vec<String> = secrets.iter().map(|key| format!("{key}_file")).collect();
     for (name, _) in std::env::vars() {
-        let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         let key = key.to_ascii_lowercase();
         if !known.contains(&key.as_str()) && !secret_files.contains(&key) && key != "config" {
-            return Err(SettingsError::UnknownKey { key: name, source_name: "the environment".into() });
+            return Err(SettingsError::UnknownKey {
+                key: name,
+                source_name: "the environment".into(),
+            });
         }
     }
     figment = figment.merge(Env::prefixed(ENV_PREFIX).only(known));
 
     for key in secrets {
         let variable = format!("{ENV_PREFIX}{}_FILE", key.to_ascii_uppercase());
-        let Some(path) = std::env::var_os(&variable) else { continue };
+        let Some(path) = std::env::var_os(&variable) else {
+            continue;
+        };
         let path = PathBuf::from(path);
         let value = std::fs::read_to_string(&path).map_err(|error| SettingsError::SecretFile {
             variable: variable.clone(),

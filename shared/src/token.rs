@@ -104,7 +104,10 @@ impl PublicKey {
         // An uncompressed point is 0x04 || X || Y, both coordinates of equal length.
         let coordinates = point.get(1..).unwrap_or_default();
         let (x, y) = coordinates.split_at(coordinates.len() / 2);
-        Self { x: URL_SAFE_NO_PAD.encode(x), y: URL_SAFE_NO_PAD.encode(y) }
+        Self {
+            x: URL_SAFE_NO_PAD.encode(x),
+            y: URL_SAFE_NO_PAD.encode(y),
+        }
     }
 
     fn to_point(&self) -> Option<Vec<u8>> {
@@ -144,7 +147,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -179,7 +184,10 @@ impl Signer {
         token.push_str(&self.encoded_header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = self.pair.sign(&self.rng, token.as_bytes()).map_err(|_| TokenError::BadKey)?;
+        let signature = self
+            .pair
+            .sign(&self.rng, token.as_bytes())
+            .map_err(|_| TokenError::BadKey)?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
         Ok(token)
@@ -196,7 +204,10 @@ pub struct VerifyingKey {
 impl VerifyingKey {
     /// A verifying key from a JWK's coordinates; `None` when they are not a P-256 point.
     pub fn new(kid: &str, public: &PublicKey) -> Option<Self> {
-        Some(Self { kid: kid.to_owned(), point: public.to_point()? })
+        Some(Self {
+            kid: kid.to_owned(),
+            point: public.to_point()?,
+        })
     }
 
     /// The key identifier.
@@ -230,13 +241,23 @@ pub fn verify(
 
     let header: Header = decode_json(header)?;
     // RFC 8725 §3.1: accept exactly the algorithm we sign with, never what the token claims.
-    if header.alg != ALGORITHM || header.typ.as_deref().is_some_and(|t| t != ACCESS_TOKEN_TYPE) {
+    if header.alg != ALGORITHM
+        || header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
+    {
         return Err(TokenError::Unsupported);
     }
     let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-    let key = keys.iter().find(|key| key.kid == kid).ok_or(TokenError::UnknownKey)?;
+    let key = keys
+        .iter()
+        .find(|key| key.kid == kid)
+        .ok_or(TokenError::UnknownKey)?;
 
-    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenError::Malformed)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| TokenError::Malformed)?;
     let signed_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
     UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &key.point)
         .verify(&token.as_bytes()[..signed_len], &signature)
@@ -253,7 +274,9 @@ pub fn verify(
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, TokenError> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
 }
 
@@ -328,7 +351,10 @@ mod tests {
     fn signed_token_verifies_with_its_key() {
         let (signer, key) = key_pair("key_a");
         let token = signer.sign(&claims(1_000)).unwrap();
-        assert_eq!(verify(&token, &[key], "shop", 1_010).unwrap(), claims(1_000));
+        assert_eq!(
+            verify(&token, &[key], "shop", 1_010).unwrap(),
+            claims(1_000)
+        );
     }
 
     #[test]
@@ -338,18 +364,36 @@ mod tests {
         let token = signer.sign(&claims(1_000)).unwrap();
 
         let keys = std::slice::from_ref(&key);
-        assert_eq!(verify(&token, &[other], "shop", 1_000), Err(TokenError::BadSignature));
-        assert_eq!(verify(&token, keys, "shop", 1_000 + 3_700), Err(TokenError::Expired));
-        assert_eq!(verify(&token, keys, "other", 1_000), Err(TokenError::WrongAudience));
-        assert_eq!(verify("a.b", keys, "shop", 1_000), Err(TokenError::Malformed));
+        assert_eq!(
+            verify(&token, &[other], "shop", 1_000),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            verify(&token, keys, "shop", 1_000 + 3_700),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            verify(&token, keys, "other", 1_000),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(
+            verify("a.b", keys, "shop", 1_000),
+            Err(TokenError::Malformed)
+        );
 
         let (_, missing) = key_pair("key_b");
-        assert_eq!(verify(&token, &[missing], "shop", 1_000), Err(TokenError::UnknownKey));
+        assert_eq!(
+            verify(&token, &[missing], "shop", 1_000),
+            Err(TokenError::UnknownKey)
+        );
 
         let mut parts: Vec<&str> = token.split('.').collect();
         let forged = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"key_a"}"#);
         parts[0] = &forged;
-        assert_eq!(verify(&parts.join("."), keys, "shop", 1_000), Err(TokenError::Unsupported));
+        assert_eq!(
+            verify(&parts.join("."), keys, "shop", 1_000),
+            Err(TokenError::Unsupported)
+        );
     }
 
     #[test]
