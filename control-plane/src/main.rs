@@ -1,4 +1,5 @@
 //! `restapi-control-plane [serve] [--config FILE]` runs the control plane;
+//! `restapi-control-plane dev [--config FILE]` runs the whole stack on this machine;
 //! `restapi-control-plane openapi` prints its OpenAPI document.
 
 use std::path::PathBuf;
@@ -6,12 +7,16 @@ use std::process::ExitCode;
 
 use restapi_control_plane::config::{KEYS, SECRET_KEYS, Settings};
 use restapi_control_plane::{ControlPlane, openapi, serve};
+use restapi_data_plane::shutdown_signal;
 use restapi_shared::Clock;
 use restapi_shared::settings::layered;
+
+mod dev;
 
 /// What the command line asks for.
 enum Command {
     Serve { config: Option<PathBuf> },
+    Dev { config: Option<PathBuf> },
     OpenApi,
 }
 
@@ -22,12 +27,21 @@ async fn main() -> ExitCode {
     let command = match parse_arguments(std::env::args().skip(1)) {
         Ok(command) => command,
         Err(message) => {
-            eprintln!("{message}\nusage: restapi-control-plane [serve] [--config FILE] | openapi");
+            eprintln!(
+                "{message}\nusage: restapi-control-plane [serve | dev] [--config FILE] | openapi"
+            );
             return ExitCode::from(2);
         }
     };
     match command {
         Command::OpenApi => print_openapi(),
+        Command::Dev { config } => match dev::run(config).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("restapi-control-plane dev: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve { config } => match run(config).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -47,12 +61,13 @@ fn parse_arguments(mut arguments: impl Iterator<Item = String>) -> Result<Comman
                 let path = arguments.next().ok_or("--config needs a file")?;
                 config = Some(PathBuf::from(path));
             }
-            "serve" | "openapi" if subcommand.is_none() => subcommand = Some(argument),
+            "serve" | "dev" | "openapi" if subcommand.is_none() => subcommand = Some(argument),
             other => return Err(format!("unexpected argument '{other}'")),
         }
     }
     match subcommand.as_deref() {
         Some("openapi") => Ok(Command::OpenApi),
+        Some("dev") => Ok(Command::Dev { config }),
         _ => Ok(Command::Serve { config }),
     }
 }
@@ -102,7 +117,7 @@ async fn run(config: Option<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-fn print_generated_token(token: &str) {
+pub(crate) fn print_generated_token(token: &str) {
     #[expect(
         clippy::print_stdout,
         reason = "the token is shown once, to the operator"
@@ -119,29 +134,4 @@ fn print_generated_token(token: &str) {
         println!("==================================================================");
         println!();
     }
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down; finishing requests in flight");
 }

@@ -88,41 +88,15 @@ async fn run(config: Option<PathBuf>) -> Result<(), String> {
         .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
     tracing::info!(address = %listen, "data plane listening");
 
-    restapi_data_plane::serve(listener, data_plane.router(), shutdown_signal())
-        .await
-        .map_err(|error| format!("server failed: {error}"))?;
+    restapi_data_plane::serve(
+        listener,
+        data_plane.router(),
+        restapi_data_plane::shutdown_signal(),
+    )
+    .await
+    .map_err(|error| format!("server failed: {error}"))?;
     tracing::info!("data plane stopped");
     Ok(())
-}
-
-/// Completes on Ctrl-C or SIGTERM, so requests in flight can finish.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down; finishing requests in flight");
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -1,5 +1,7 @@
 //! Logging setup shared by both planes' binaries.
 
+use std::io::IsTerminal;
+
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 
@@ -19,7 +21,9 @@ pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        // Colours help a person at a terminal and garble a file or a log shipper.
+        .with_ansi(std::io::stdout().is_terminal());
     // A second initialisation (tests start several planes in one process) is harmless.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::service_accounts::{provision, token_json, wait_for_api};
+use crate::service_accounts::{provision, token_json};
 use crate::support::db::test_databases;
 use crate::support::stack::Stack;
 
@@ -11,7 +11,9 @@ use crate::support::stack::Stack;
 async fn admin_api_refuses_bad_input_with_stable_errors_and_changes_nothing() {
     for database in test_databases().await {
         let stack = Stack::start(&database).await;
-        stack.create("/v1/regions", json!({ "name": "eu", "host": "eu.test" })).await;
+        stack
+            .create("/v1/regions", json!({ "name": "eu", "host": "eu.test" }))
+            .await;
         provision(&stack, "shop", "eu").await;
         let apis_before = stack.admin_request(Method::GET, "/v1/apis", None).await.1;
         let url = |path: &str| format!("{}{path}", stack.control_url);
@@ -24,7 +26,11 @@ async fn admin_api_refuses_bad_input_with_stable_errors_and_changes_nothing() {
                 request = request.header("authorization", value);
             }
             let response = request.send().await.unwrap();
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{authorization:?}");
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{authorization:?}"
+            );
             assert!(response.headers().contains_key("www-authenticate"));
             let body: Value = response.json().await.unwrap();
             assert_eq!(body["error"], "unauthorized");
@@ -44,10 +50,24 @@ async fn admin_api_refuses_bad_input_with_stable_errors_and_changes_nothing() {
         assert_eq!(body["error"], "invalid_body", "{body}");
 
         // Names that cannot be an API: not a DNS label, reserved, a region's name.
-        for name in ["Shop", "-shop", "shop_", "a.b", "", "www", "login", "api", "eu", &"x".repeat(64)]
-        {
+        for name in [
+            "Shop",
+            "-shop",
+            "shop_",
+            "a.b",
+            "",
+            "www",
+            "login",
+            "api",
+            "eu",
+            &"x".repeat(64),
+        ] {
             let (status, body) = stack
-                .admin_request(Method::POST, "/v1/apis", Some(json!({ "name": name, "region": "eu" })))
+                .admin_request(
+                    Method::POST,
+                    "/v1/apis",
+                    Some(json!({ "name": name, "region": "eu" })),
+                )
                 .await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
             assert_eq!(body["error"], "invalid_name", "{name}: {body}");
@@ -56,24 +76,45 @@ async fn admin_api_refuses_bad_input_with_stable_errors_and_changes_nothing() {
 
         // A duplicate name, an unknown region, an unknown API.
         let (status, body) = stack
-            .admin_request(Method::POST, "/v1/apis", Some(json!({ "name": "shop", "region": "eu" })))
+            .admin_request(
+                Method::POST,
+                "/v1/apis",
+                Some(json!({ "name": "shop", "region": "eu" })),
+            )
             .await;
-        assert_eq!((status, &body["error"]), (StatusCode::CONFLICT, &json!("conflict")));
+        assert_eq!(
+            (status, &body["error"]),
+            (StatusCode::CONFLICT, &json!("conflict"))
+        );
         let (status, _) = stack
-            .admin_request(Method::POST, "/v1/apis", Some(json!({ "name": "new", "region": "mars" })))
+            .admin_request(
+                Method::POST,
+                "/v1/apis",
+                Some(json!({ "name": "new", "region": "mars" })),
+            )
             .await;
         assert!(status.is_client_error(), "{status}");
-        let (status, body) = stack.admin_request(Method::GET, "/v1/apis/nothing", None).await;
-        assert_eq!((status, &body["error"]), (StatusCode::NOT_FOUND, &json!("not_found")));
+        let (status, body) = stack
+            .admin_request(Method::GET, "/v1/apis/nothing", None)
+            .await;
+        assert_eq!(
+            (status, &body["error"]),
+            (StatusCode::NOT_FOUND, &json!("not_found"))
+        );
 
         // An oversized body.
         let huge = json!({ "name": "big", "region": "eu", "description": "x".repeat(2 << 20) });
-        let (status, body) = stack.admin_request(Method::POST, "/v1/apis", Some(huge)).await;
+        let (status, body) = stack
+            .admin_request(Method::POST, "/v1/apis", Some(huge))
+            .await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
         assert_eq!(body["error"], "payload_too_large");
 
         let apis_after = stack.admin_request(Method::GET, "/v1/apis", None).await.1;
-        assert_eq!(apis_before, apis_after, "a refused request changed something");
+        assert_eq!(
+            apis_before, apis_after,
+            "a refused request changed something"
+        );
         database.drop_database().await;
     }
 }
@@ -84,7 +125,7 @@ async fn token_endpoints_refuse_bad_input_with_rfc_6749_errors() {
         let stack = Stack::start(&database).await;
         let plane = stack.region_with_data_plane("eu").await;
         let account = provision(&stack, "shop", "eu").await;
-        wait_for_api(&plane, "shop").await;
+        stack.wait_for_push(&plane).await;
         let client = plane.client(&["eu.test", "shop.apps.test", "nothing.apps.test"]);
         let base = plane.regional_base("shop");
 
@@ -93,7 +134,12 @@ async fn token_endpoints_refuse_bad_input_with_rfc_6749_errors() {
         let unknown_client = json!({ "grant_type": "client_credentials",
             "client_id": "cid_unknown", "client_secret": account.client_secret });
         for body in [wrong_secret, unknown_client] {
-            let response = client.post(format!("{base}/_token")).json(&body).send().await.unwrap();
+            let response = client
+                .post(format!("{base}/_token"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
             assert!(response.headers().contains_key("www-authenticate"));
             let body: Value = response.json().await.unwrap();
@@ -102,14 +148,24 @@ async fn token_endpoints_refuse_bad_input_with_rfc_6749_errors() {
         }
 
         let cases = [
-            (json!({ "grant_type": "password", "client_id": account.client_id,
-                     "client_secret": account.client_secret }), "unsupported_grant_type"),
-            (json!({ "client_id": account.client_id, "client_secret": account.client_secret }),
-             "invalid_request"),
-            (json!({ "grant_type": "refresh_token", "client_id": account.client_id,
-                     "refresh_token": "rrt1_forged" }), "invalid_grant"),
-            (json!({ "grant_type": "refresh_token", "client_id": account.client_id }),
-             "invalid_request"),
+            (
+                json!({ "grant_type": "password", "client_id": account.client_id,
+                     "client_secret": account.client_secret }),
+                "unsupported_grant_type",
+            ),
+            (
+                json!({ "client_id": account.client_id, "client_secret": account.client_secret }),
+                "invalid_request",
+            ),
+            (
+                json!({ "grant_type": "refresh_token", "client_id": account.client_id,
+                     "refresh_token": "rrt1_forged" }),
+                "invalid_grant",
+            ),
+            (
+                json!({ "grant_type": "refresh_token", "client_id": account.client_id }),
+                "invalid_request",
+            ),
         ];
         for (body, expected) in cases {
             let (status, answer) = token_json(&client, &base, body.clone()).await;
@@ -126,7 +182,10 @@ async fn token_endpoints_refuse_bad_input_with_rfc_6749_errors() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_request");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "invalid_request"
+        );
         let response = client
             .post(format!("{base}/_token"))
             .header("content-type", "application/x-www-form-urlencoded")
@@ -135,11 +194,17 @@ async fn token_endpoints_refuse_bad_input_with_rfc_6749_errors() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_request");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "invalid_request"
+        );
         let response = client
             .post(format!("{base}/_token"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("grant_type=client_credentials&pad={}", "x".repeat(1 << 20)))
+            .body(format!(
+                "grant_type=client_credentials&pad={}",
+                "x".repeat(1 << 20)
+            ))
             .send()
             .await
             .unwrap();
@@ -148,8 +213,10 @@ async fn token_endpoints_refuse_bad_input_with_rfc_6749_errors() {
         // `/_auth` with a wrong secret or an unknown authority.
         let response = client
             .post(format!("{base}/_auth"))
-            .json(&json!({ "authority": "serviceaccount", "clientId": account.client_id,
-                           "clientSecret": "rcs_wrong" }))
+            .json(
+                &json!({ "authority": "serviceaccount", "clientId": account.client_id,
+                           "clientSecret": "rcs_wrong" }),
+            )
             .send()
             .await
             .unwrap();
@@ -165,7 +232,10 @@ async fn token_endpoints_refuse_bad_input_with_rfc_6749_errors() {
                     "client_secret": account.client_secret }),
         )
         .await;
-        assert_eq!((status, &body["error"]), (StatusCode::UNAUTHORIZED, &json!("invalid_client")));
+        assert_eq!(
+            (status, &body["error"]),
+            (StatusCode::UNAUTHORIZED, &json!("invalid_client"))
+        );
 
         // An unknown API, on both kinds of host.
         let port = plane.addr.port();
@@ -175,7 +245,10 @@ async fn token_endpoints_refuse_bad_input_with_rfc_6749_errors() {
         ] {
             let response = client.post(&url).json(&json!({})).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{url}");
-            assert_eq!(response.json::<Value>().await.unwrap()["error"], "not_found");
+            assert_eq!(
+                response.json::<Value>().await.unwrap()["error"],
+                "not_found"
+            );
         }
         database.drop_database().await;
     }

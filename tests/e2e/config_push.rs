@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::service_accounts::{provision, token_json, wait_for_api};
+use crate::service_accounts::{provision, token_json};
 use crate::support::db::test_databases;
 use crate::support::stack::{Stack, wait_until};
 
@@ -16,7 +16,7 @@ async fn key_rotation_publishes_first_and_signs_later_without_restart() {
         let stack = Stack::start(&database).await;
         let plane = stack.region_with_data_plane("eu").await;
         let account = provision(&stack, "shop", "eu").await;
-        wait_for_api(&plane, "shop").await;
+        stack.wait_for_push(&plane).await;
         let client = plane.client(&plane.hosts("shop").each_ref().map(String::as_str));
         let base = plane.regional_base("shop");
         let credentials = json!({ "grant_type": "client_credentials",
@@ -74,7 +74,7 @@ async fn a_disabled_secret_is_refused_within_a_second_while_its_successor_works(
         let stack = Stack::start(&database).await;
         let plane = stack.region_with_data_plane("eu").await;
         let account = provision(&stack, "shop", "eu").await;
-        wait_for_api(&plane, "shop").await;
+        stack.wait_for_push(&plane).await;
         let client = plane.client(&plane.hosts("shop").each_ref().map(String::as_str));
         let base = plane.app_base("shop");
 
@@ -152,7 +152,7 @@ async fn a_data_plane_never_sees_another_regions_apis_and_reports_its_revision()
             .await;
         let fjord = provision(&stack, "fjord", "no").await;
         provision(&stack, "shop", "eu").await;
-        wait_for_api(&plane, "shop").await;
+        stack.wait_for_push(&plane).await;
 
         let client = plane.client(&["eu.test", "no.test", "fjord.apps.test"]);
         for base in [plane.regional_base("fjord"), plane.app_base("fjord")] {
@@ -176,7 +176,7 @@ async fn a_data_plane_never_sees_another_regions_apis_and_reports_its_revision()
             )
             .await;
         assert_eq!(status, StatusCode::OK);
-        wait_for_api(&plane, "fjord").await;
+        stack.wait_for_push(&plane).await;
         let (status, _) = stack
             .admin_request(
                 Method::PATCH,

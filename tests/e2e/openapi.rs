@@ -4,9 +4,14 @@
 use std::path::Path;
 
 fn assert_committed(file: &str, generated: utoipa::openapi::OpenApi) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../openapi")
+        .join(file);
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    let generated = format!("{}\n", generated.to_pretty_json().expect("OpenAPI serialises"));
+    let generated = format!(
+        "{}\n",
+        generated.to_pretty_json().expect("OpenAPI serialises")
+    );
     assert!(
         committed == generated,
         "openapi/{file} differs from what the code generates; regenerate it with \

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::service_accounts::{provision, token_json, wait_for_api};
+use crate::service_accounts::{provision, token_json};
 use crate::support::db::test_databases;
 use crate::support::stack::Stack;
 
@@ -13,7 +13,7 @@ async fn refresh_tokens_rotate_detect_reuse_and_end_after_seventy_days() {
         let stack = Stack::start(&database).await;
         let plane = stack.region_with_data_plane("eu").await;
         let account = provision(&stack, "shop", "eu").await;
-        wait_for_api(&plane, "shop").await;
+        stack.wait_for_push(&plane).await;
         let client = plane.client(&plane.hosts("shop").each_ref().map(String::as_str));
         let base = plane.regional_base("shop");
         let grant = || {
@@ -34,9 +34,15 @@ async fn refresh_tokens_rotate_detect_reuse_and_end_after_seventy_days() {
 
         // Presenting the used token again is theft or a bug: the whole family ends.
         let (status, body) = token_json(&client, &base, refresh(&first["refresh_token"])).await;
-        assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &json!("invalid_grant")));
+        assert_eq!(
+            (status, &body["error"]),
+            (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
+        );
         let (status, body) = token_json(&client, &base, refresh(&second["refresh_token"])).await;
-        assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &json!("invalid_grant")));
+        assert_eq!(
+            (status, &body["error"]),
+            (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
+        );
 
         // Another client cannot use the token.
         let (_, fresh) = token_json(&client, &base, grant()).await;
@@ -60,7 +66,10 @@ async fn refresh_tokens_rotate_detect_reuse_and_end_after_seventy_days() {
         }
         stack.clock.advance(10 * 24 * 3600);
         let (status, body) = token_json(&client, &base, refresh(&current)).await;
-        assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &json!("invalid_grant")));
+        assert_eq!(
+            (status, &body["error"]),
+            (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
+        );
         database.drop_database().await;
     }
 }

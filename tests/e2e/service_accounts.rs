@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::db::test_databases;
-use crate::support::stack::{DataPlaneHandle, Stack, wait_until};
+use crate::support::stack::{DataPlaneHandle, Stack};
 
 /// Everything a test needs about one provisioned service account.
 pub struct Provisioned {
@@ -36,25 +36,23 @@ pub async fn provision(stack: &Stack, name: &str, region: &str) -> Provisioned {
         .await;
     Provisioned {
         client_id: account["clientId"].as_str().expect("clientId").to_owned(),
-        client_secret: account["clientSecret"].as_str().expect("clientSecret").to_owned(),
+        client_secret: account["clientSecret"]
+            .as_str()
+            .expect("clientSecret")
+            .to_owned(),
         account_id: account["id"].as_str().expect("id").to_owned(),
         secret_id: account["secretId"].as_str().expect("secretId").to_owned(),
     }
 }
 
-/// Waits until the data plane serves `api` (discovery answers), and returns how long it took.
-pub async fn wait_for_api(plane: &DataPlaneHandle, api: &str) -> Duration {
-    let client = plane.client(&plane.hosts(api).each_ref().map(String::as_str));
-    let url = format!("{}/.well-known/openid-configuration", plane.regional_base(api));
-    wait_until("API pushed to the data plane", Duration::from_secs(1), || async {
-        client.get(&url).send().await.is_ok_and(|r| r.status() == StatusCode::OK)
-    })
-    .await
-}
-
 /// `POST <base>/_token` with a JSON body, returning status and body.
 pub async fn token_json(client: &reqwest::Client, base: &str, body: Value) -> (StatusCode, Value) {
-    let response = client.post(format!("{base}/_token")).json(&body).send().await.expect("send");
+    let response = client
+        .post(format!("{base}/_token"))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -65,8 +63,12 @@ async fn service_account_gets_tokens_in_every_documented_way_and_uses_them() {
         let stack = Stack::start(&database).await;
         let plane = stack.region_with_data_plane("eu").await;
         let account = provision(&stack, "shop", "eu").await;
-        let pushed_in = wait_for_api(&plane, "shop").await;
-        assert!(pushed_in < Duration::from_secs(1), "{}: push took {pushed_in:?}", database.backend);
+        let pushed_in = stack.wait_for_push(&plane).await;
+        assert!(
+            pushed_in < Duration::from_secs(1),
+            "{}: push took {pushed_in:?}",
+            database.backend
+        );
 
         let hosts = plane.hosts("shop");
         let client = plane.client(&hosts.each_ref().map(String::as_str));
@@ -93,8 +95,10 @@ async fn every_client_authentication(
     // The reference page's `/_auth` with `authority: serviceaccount`.
     let response = client
         .post(format!("{base}/_auth"))
-        .json(&json!({ "authority": "serviceaccount", "clientId": account.client_id,
-                       "clientSecret": account.client_secret }))
+        .json(
+            &json!({ "authority": "serviceaccount", "clientId": account.client_id,
+                       "clientSecret": account.client_secret }),
+        )
         .send()
         .await
         .expect("_auth");
@@ -112,7 +116,12 @@ async fn every_client_authentication(
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_token_response(&body);
-    tokens.push(body["access_token"].as_str().expect("access_token").to_owned());
+    tokens.push(
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+    );
 
     // HTTP Basic with a JSON body, as the reference page shows.
     let basic = STANDARD.encode(format!("{}:{}", account.client_id, account.client_secret));
@@ -127,7 +136,12 @@ async fn every_client_authentication(
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.expect("body");
     assert_token_response(&body);
-    tokens.push(body["access_token"].as_str().expect("access_token").to_owned());
+    tokens.push(
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+    );
 
     // RFC 6749's own forms: urlencoded body, with credentials in the body or in Basic.
     for basic_auth in [false, true] {
@@ -140,10 +154,19 @@ async fn every_client_authentication(
             form.push(("client_secret", &account.client_secret));
         }
         let response = request.form(&form).send().await.expect("form");
-        assert_eq!(response.status(), StatusCode::OK, "form, basic={basic_auth}");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "form, basic={basic_auth}"
+        );
         let body: Value = response.json().await.expect("body");
         assert_token_response(&body);
-        tokens.push(body["access_token"].as_str().expect("access_token").to_owned());
+        tokens.push(
+            body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+        );
     }
     tokens
 }
@@ -151,8 +174,16 @@ async fn every_client_authentication(
 fn assert_token_response(body: &Value) {
     assert_eq!(body["token_type"], "Bearer", "{body}");
     assert_eq!(body["expires_in"], 3600, "{body}");
-    assert!(body["access_token"].as_str().is_some_and(|t| t.split('.').count() == 3), "{body}");
-    assert!(body["refresh_token"].as_str().is_some_and(|t| t.len() > 40), "{body}");
+    assert!(
+        body["access_token"]
+            .as_str()
+            .is_some_and(|t| t.split('.').count() == 3),
+        "{body}"
+    );
+    assert!(
+        body["refresh_token"].as_str().is_some_and(|t| t.len() > 40),
+        "{body}"
+    );
 }
 
 /// Checks a token with `jsonwebtoken` (RustCrypto), not the ring code that signed it, against
@@ -173,8 +204,14 @@ async fn verify_with_independent_library(
         .expect("discovery body");
     assert_eq!(discovery["issuer"], base);
     let jwks_uri = discovery["jwks_uri"].as_str().expect("jwks_uri");
-    let jwks: jsonwebtoken::jwk::JwkSet =
-        client.get(jwks_uri).send().await.expect("jwks").json().await.expect("jwks body");
+    let jwks: jsonwebtoken::jwk::JwkSet = client
+        .get(jwks_uri)
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("jwks body");
 
     let header = jsonwebtoken::decode_header(token).expect("header");
     assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
@@ -184,14 +221,23 @@ async fn verify_with_independent_library(
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_audience(&["shop"]);
     validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
-    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation).expect("valid").claims;
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .expect("valid")
+        .claims;
 
     assert_eq!(claims["sub"], account.account_id);
     assert_eq!(claims["name"], "billing");
     assert_eq!(claims["roles"], json!(["reader"]));
     assert_eq!(claims["client_id"], account.client_id);
-    assert!(claims["iss"].as_str().is_some_and(|iss| iss.ends_with("/shop") || iss.ends_with("/api")));
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
+    assert!(
+        claims["iss"]
+            .as_str()
+            .is_some_and(|iss| iss.ends_with("/shop") || iss.ends_with("/api"))
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
     assert!(claims["jti"].as_str().is_some_and(|jti| !jti.is_empty()));
 }
 
@@ -204,7 +250,12 @@ async fn userinfo_answers_for_the_token(
     account: &Provisioned,
 ) {
     let url = format!("{base}/_userinfo");
-    let response = client.get(&url).bearer_auth(token).send().await.expect("userinfo");
+    let response = client
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("userinfo");
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.expect("userinfo body");
     assert_eq!(body["sub"], account.account_id);
@@ -213,12 +264,25 @@ async fn userinfo_answers_for_the_token(
 
     let response = client.get(&url).send().await.expect("anonymous");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
 
     let tampered = format!("{}x", &token[..token.len() - 1]);
-    let response = client.get(&url).bearer_auth(tampered).send().await.expect("tampered");
+    let response = client
+        .get(&url)
+        .bearer_auth(tampered)
+        .send()
+        .await
+        .expect("tampered");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
 }
 
@@ -255,6 +319,9 @@ async fn independent_oauth_client_gets_a_token(plane: &DataPlaneHandle, account:
         let oauth2::RequestTokenError::ServerResponse(response) = error else {
             panic!("expected an RFC 6749 error response, got {error:?}");
         };
-        assert_eq!(response.error(), &oauth2::basic::BasicErrorResponseType::InvalidClient);
+        assert_eq!(
+            response.error(),
+            &oauth2::basic::BasicErrorResponseType::InvalidClient
+        );
     }
 }

@@ -21,5 +21,7 @@ pub async fn oauth_http(
         answer = answer.header(name, value);
     }
     let body = response.bytes().await?.to_vec();
-    Ok(answer.body(body).expect("a response rebuilt from a valid one"))
+    Ok(answer
+        .body(body)
+        .expect("a response rebuilt from a valid one"))
 }

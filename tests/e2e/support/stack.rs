@@ -18,6 +18,7 @@ pub const APP_DOMAIN: &str = "apps.test";
 
 /// A control plane and its admin client.
 pub struct Stack {
+    pub control: restapi_control_plane::ControlPlane,
     pub clock: Clock,
     pub control_url: String,
     pub admin: reqwest::Client,
@@ -49,10 +50,16 @@ impl Stack {
         let control = restapi_control_plane::ControlPlane::start(&settings, clock.clone())
             .await
             .expect("control plane starts");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind control plane");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind control plane");
         let control_url = format!("http://{}", listener.local_addr().expect("local addr"));
         let router = control.router();
-        tokio::spawn(restapi_control_plane::serve(listener, router, std::future::pending()));
+        tokio::spawn(restapi_control_plane::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
 
         let admin = reqwest::Client::builder()
             .default_headers(
@@ -65,13 +72,26 @@ impl Stack {
             )
             .build()
             .expect("admin client");
-        Self { clock, control_url, admin, _data_dir: data_dir }
+        Self {
+            control,
+            clock,
+            control_url,
+            admin,
+            _data_dir: data_dir,
+        }
     }
 
     /// `POST /v1/...` as the operator; panics unless the answer is 201.
     pub async fn create(&self, path: &str, body: Value) -> Value {
-        let response = self.admin_request(reqwest::Method::POST, path, Some(body)).await;
-        assert_eq!(response.0, StatusCode::CREATED, "POST {path}: {}", response.1);
+        let response = self
+            .admin_request(reqwest::Method::POST, path, Some(body))
+            .await;
+        assert_eq!(
+            response.0,
+            StatusCode::CREATED,
+            "POST {path}: {}",
+            response.1
+        );
         response.1
     }
 
@@ -82,7 +102,9 @@ impl Stack {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.admin.request(method, format!("{}{path}", self.control_url));
+        let mut request = self
+            .admin
+            .request(method, format!("{}{path}", self.control_url));
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -92,12 +114,31 @@ impl Stack {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Waits until `plane` serves every configuration written so far, and returns how long
+    /// that took; panics after a second, the push's promise.
+    pub async fn wait_for_push(&self, plane: &DataPlaneHandle) -> Duration {
+        let head = self
+            .control
+            .store()
+            .refresh_head()
+            .await
+            .expect("head revision");
+        wait_until("configuration pushed", Duration::from_secs(1), || async {
+            plane.plane.revision().is_some_and(|served| served >= head)
+        })
+        .await
+    }
+
     /// Creates a region with a node credential and starts a data plane for it.
     pub async fn region_with_data_plane(&self, name: &str) -> DataPlaneHandle {
         let region_host = format!("{name}.test");
-        self.create("/v1/regions", json!({ "name": name, "host": region_host })).await;
+        self.create("/v1/regions", json!({ "name": name, "host": region_host }))
+            .await;
         let credential = self
-            .create("/v1/node-credentials", json!({ "region": name, "name": format!("{name}-1") }))
+            .create(
+                "/v1/node-credentials",
+                json!({ "region": name, "name": format!("{name}-1") }),
+            )
             .await;
         let token = credential["token"].as_str().expect("node token").to_owned();
 
@@ -112,11 +153,21 @@ impl Stack {
         .expect("data plane settings");
         let plane = restapi_data_plane::DataPlane::start(settings, self.clock.clone())
             .expect("data plane starts");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind data plane");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind data plane");
         let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(restapi_data_plane::serve(listener, plane.router(), std::future::pending()));
+        tokio::spawn(restapi_data_plane::serve(
+            listener,
+            plane.router(),
+            std::future::pending(),
+        ));
 
-        let handle = DataPlaneHandle { addr, plane, region_host };
+        let handle = DataPlaneHandle {
+            addr,
+            plane,
+            region_host,
+        };
         wait_until("data plane ready", Duration::from_secs(10), || async {
             handle.plane.is_ready()
         })
@@ -179,8 +230,10 @@ pub struct TempDir {
 
 impl TempDir {
     pub fn new(label: &str) -> Self {
-        let path = std::env::temp_dir()
-            .join(format!("restapi-{label}-{}", restapi_shared::ids::new_id("t")));
+        let path = std::env::temp_dir().join(format!(
+            "restapi-{label}-{}",
+            restapi_shared::ids::new_id("t")
+        ));
         std::fs::create_dir_all(&path).expect("create temp dir");
         Self { path }
     }
