@@ -131,3 +131,84 @@ mod toml_keys {
         Ok(value.into_keys().collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    const KNOWN: &[&str] = &["listen", "region", "node_token"];
+
+    #[derive(Debug, Deserialize)]
+    struct Example {
+        listen: String,
+        #[serde(default)]
+        region: Option<String>,
+        #[serde(default)]
+        node_token: Option<String>,
+    }
+
+    /// A TOML file in a fresh temporary directory, removed with the returned guard.
+    struct TomlFile(PathBuf);
+
+    impl TomlFile {
+        fn new(text: &str) -> Self {
+            let directory = std::env::temp_dir().join(crate::ids::new_id("settings"));
+            std::fs::create_dir_all(&directory).unwrap();
+            let path = directory.join("settings.toml");
+            std::fs::write(&path, text).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for TomlFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
+        }
+    }
+
+    #[test]
+    fn reads_known_keys_from_the_file() {
+        let file = TomlFile::new("listen = \"127.0.0.1:1\"\nregion = \"eu\"\n");
+        let figment = layered(Some(&file.0), KNOWN, &["node_token"]).unwrap();
+        let example: Example = figment.extract().unwrap();
+        assert_eq!(example.listen, "127.0.0.1:1");
+        assert_eq!(example.region.as_deref(), Some("eu"));
+        assert_eq!(example.node_token, None);
+    }
+
+    #[test]
+    fn refuses_an_unknown_key_naming_it_and_the_file() {
+        let file = TomlFile::new("listen = \"127.0.0.1:1\"\nregoin = \"eu\"\n");
+        let error = layered(Some(&file.0), KNOWN, &[]).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, SettingsError::UnknownKey { ref key, .. } if key == "regoin"));
+        assert!(
+            message.contains("regoin") && message.contains("settings.toml"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn names_the_field_of_a_value_of_the_wrong_type() {
+        let file = TomlFile::new("listen = 8080\n");
+        let figment = layered(Some(&file.0), KNOWN, &[]).unwrap();
+        let error = SettingsError::from(figment.extract::<Example>().unwrap_err());
+        assert!(error.to_string().contains("listen"), "{error}");
+    }
+
+    #[test]
+    fn refuses_a_file_that_is_not_toml_or_not_there() {
+        let file = TomlFile::new("listen = \n");
+        assert!(matches!(
+            layered(Some(&file.0), KNOWN, &[]),
+            Err(SettingsError::File { .. })
+        ));
+        let missing = Path::new("/nonexistent/restapi.toml");
+        assert!(matches!(
+            layered(Some(missing), KNOWN, &[]),
+            Err(SettingsError::File { .. })
+        ));
+    }
+}
