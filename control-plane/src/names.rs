@@ -1,4 +1,5 @@
-//! Rules for the names operators choose: API and region names, hosts and roles.
+//! Rules for the names operators choose: API and region names, hosts, roles, email addresses
+//! and claim names.
 //!
 //! An API name becomes a DNS label (`<api>.restapi.cloud`) and a path segment
 //! (`eu.restapi.com/<api>`), so it follows RFC 1035 §2.3.1 in lowercase, and it may not take a
@@ -42,6 +43,18 @@ pub const RESERVED_API_NAMES: &[&str] = &[
     "readyz",
     "openapi",
 ];
+
+/// Roles every API has without defining them: `_EVERYONE` (any caller, signed in or not),
+/// `_AUTHENTICATED_USER` (any signed-in caller) and `_CREATOR` (the owner of a record). They
+/// are for access rules; tokens never carry them, since they follow from the caller.
+pub const BUILT_IN_ROLES: &[&str] = &["_EVERYONE", "_AUTHENTICATED_USER", "_CREATOR"];
+
+/// Longest email address (RFC 5321 §4.5.3.1.3, a path less its angle brackets).
+const MAX_EMAIL_LEN: usize = 254;
+/// Longest local part of an email address (RFC 5321 §4.5.3.1.1).
+const MAX_EMAIL_LOCAL_LEN: usize = 64;
+/// Longest claim name.
+const MAX_CLAIM_NAME_LEN: usize = 64;
 
 /// Longest DNS label (RFC 1035 §2.3.4).
 const MAX_LABEL_LEN: usize = 63;
@@ -153,6 +166,65 @@ pub fn check_text(field: &str, text: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks an email address for plain syntax: one `@`, a local part of at most 64 characters,
+/// a domain of dot-separated labels with at least one dot, no spaces or control characters.
+/// Deliverability is the identity provider's business; this only keeps out typos and junk.
+pub fn check_email(field: &str, email: &str) -> Result<(), String> {
+    let refuse = || Err(format!("{field} '{email}' is not an email address"));
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(format!(
+            "{field} must be at most {MAX_EMAIL_LEN} characters long"
+        ));
+    }
+    if email
+        .chars()
+        .any(|character| character.is_whitespace() || character.is_control())
+    {
+        return refuse();
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return refuse();
+    };
+    if local.is_empty() || local.len() > MAX_EMAIL_LOCAL_LEN || local.contains('@') {
+        return refuse();
+    }
+    let labels_fine = domain
+        .split('.')
+        .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'));
+    if !domain.contains('.') || !labels_fine || domain.contains(['(', ')', '[', ']', ',', ';']) {
+        return refuse();
+    }
+    Ok(())
+}
+
+/// The form of an email address that comparisons use: addresses are stored as given and
+/// compared case-insensitively, as people expect (RFC 5321 allows a case-sensitive local part,
+/// but no provider in use relies on it).
+pub fn email_key(email: &str) -> String {
+    email.to_lowercase()
+}
+
+/// Checks an API's static claims: names that are neither empty, too long, nor one the platform
+/// sets itself ([`restapi_shared::token::REGISTERED_CLAIMS`]).
+pub fn check_claims(claims: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    for name in claims.keys() {
+        if name.is_empty() || name.chars().count() > MAX_CLAIM_NAME_LEN {
+            return Err(format!(
+                "claim names must be 1 to {MAX_CLAIM_NAME_LEN} characters long"
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err("claim names may not contain control characters".to_owned());
+        }
+        if restapi_shared::token::REGISTERED_CLAIMS.contains(&name.as_str()) {
+            return Err(format!(
+                "claims may not set '{name}': the platform sets it in every token"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +292,54 @@ mod tests {
         assert!(check_text("description", "Orders and billing", 10).is_err());
         assert!(check_text("description", "a\u{0}b", 100).is_err());
         assert!(check_text("description", "fine", 100).is_ok());
+    }
+
+    #[test]
+    fn emails_need_a_local_part_and_a_dotted_domain() {
+        for good in [
+            "ada@example.com",
+            "Ada.Lovelace+x@Mail.Example.co.uk",
+            "a@b.no",
+        ] {
+            assert!(check_email("email", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@localhost",
+            "ada@@example.com",
+            "ada @example.com",
+            "ada@example..com",
+            "ada@-example.com",
+            "a\u{0}@b.no",
+        ] {
+            assert!(check_email("email", bad).is_err(), "{bad}");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        assert!(check_email("email", &long_local).is_err());
+        assert_eq!(email_key("Ada@Example.COM"), "ada@example.com");
+    }
+
+    #[test]
+    fn registered_claim_names_are_refused_by_name() {
+        let mut claims = serde_json::Map::new();
+        claims.insert("tenant".to_owned(), serde_json::json!("acme"));
+        assert!(check_claims(&claims).is_ok());
+        for name in ["sub", "roles", "client_id", "nbf"] {
+            let mut claims = claims.clone();
+            claims.insert(name.to_owned(), serde_json::json!(1));
+            assert!(check_claims(&claims).unwrap_err().contains(name));
+        }
+        claims.insert(String::new(), serde_json::json!(1));
+        assert!(check_claims(&claims).is_err());
+    }
+
+    #[test]
+    fn built_in_roles_cannot_be_defined() {
+        for role in BUILT_IN_ROLES {
+            assert!(check_role(role).is_err());
+        }
     }
 }

@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi as _};
         (name = "apis", description = "The tenants' APIs"),
         (name = "signing-keys", description = "Each API's ES256 keys"),
         (name = "service-accounts", description = "Machine clients and their secrets"),
+        (name = "users", description = "People who sign in to an API, and their identities"),
         (name = "node-credentials", description = "Credentials of data planes"),
         (name = "data-planes", description = "Data planes seen recently"),
         (name = "node", description = "Called by data planes"),

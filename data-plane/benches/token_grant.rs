@@ -113,6 +113,7 @@ async fn start_data_plane() -> SocketAddr {
                     expires_at: i64::MAX,
                 }],
             }],
+            claims: serde_json::Map::new(),
             refresh_token_key: SecretBytes::new(vec![9; 32]),
         }],
     };

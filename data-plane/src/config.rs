@@ -17,7 +17,7 @@ use restapi_shared::push::{
     ApiConfig, Change, ChangeBatch, RegionConfig, RegionSnapshot, Revision, ServiceAccountConfig,
     SigningKeyConfig,
 };
-use restapi_shared::token::{Jwk, Jwks, Signer, VerifyingKey};
+use restapi_shared::token::{Jwk, Jwks, REGISTERED_CLAIMS, Signer, VerifyingKey};
 
 /// Holds the configuration currently served; empty until the first snapshot is applied.
 #[derive(Debug, Default)]
@@ -122,6 +122,8 @@ pub struct ApiState {
     pub keys: KeyRing,
     /// The key that seals its refresh tokens.
     pub sealing_key: SealingKey,
+    /// Static claims added to every access token, without registered names.
+    pub claims: serde_json::Map<String, serde_json::Value>,
     accounts_by_client_id: HashMap<String, ServiceAccountConfig>,
 }
 
@@ -140,6 +142,7 @@ impl ApiState {
             .collect();
         Some(Self {
             keys: KeyRing::prepare(&api.name, &api.signing_keys),
+            claims: static_claims(&api.name, api.claims),
             id: api.id,
             name: api.name,
             sealing_key,
@@ -151,6 +154,22 @@ impl ApiState {
     pub fn service_account(&self, client_id: &str) -> Option<&ServiceAccountConfig> {
         self.accounts_by_client_id.get(client_id)
     }
+}
+
+/// An API's static claims without any registered name: the control plane refuses those, but
+/// a token must never carry a second `sub` or `exp`, whatever the configuration says.
+fn static_claims(
+    api_name: &str,
+    mut claims: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    claims.retain(|name, _| {
+        let registered = REGISTERED_CLAIMS.contains(&name.as_str());
+        if registered {
+            tracing::error!(api = %api_name, claim = %name, "registered claim name dropped");
+        }
+        !registered
+    });
+    claims
 }
 
 /// An API's keys, precomputed for every period in which the published set and the signing
@@ -307,6 +326,7 @@ pub(crate) mod tests {
                 }],
             }],
             refresh_token_key: SecretBytes::new(vec![7; 32]),
+            claims: serde_json::Map::new(),
         }
     }
 
@@ -350,6 +370,20 @@ pub(crate) mod tests {
         assert_eq!(ring.at(10).signer.as_ref().unwrap().kid(), "key_b");
         assert!(ring.at(5).signer.is_none());
         assert_eq!(kids(ring.at(10)), ["key_a", "key_b"]);
+    }
+
+    #[test]
+    fn static_claims_never_override_registered_ones() {
+        let mut config = api("api_1", "shop", vec![]);
+        config
+            .claims
+            .insert("tenant".into(), serde_json::json!("acme"));
+        config
+            .claims
+            .insert("sub".into(), serde_json::json!("someone-else"));
+        let prepared = ApiState::prepare(config).unwrap();
+        assert_eq!(prepared.claims.len(), 1);
+        assert_eq!(prepared.claims["tenant"], "acme");
     }
 
     #[test]

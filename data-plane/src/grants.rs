@@ -366,6 +366,9 @@ struct AccessClaimsRef<'a> {
     name: &'a str,
     roles: &'a [String],
     client_id: &'a str,
+    /// The API's static claims, beside the registered ones.
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 fn issue_access_token(
@@ -387,6 +390,7 @@ fn issue_access_token(
         name: &account.name,
         roles: &account.roles,
         client_id: &account.client_id,
+        extra: &context.api.claims,
     };
     signer.sign(&claims).map_err(|error| {
         tracing::error!(api = %context.api.name, %error, "signing failed");
@@ -397,6 +401,28 @@ fn issue_access_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{Fixture, settings, snapshot};
+
+    #[tokio::test]
+    async fn service_account_tokens_carry_the_static_claims() {
+        let mut configuration = snapshot();
+        configuration.apis[0].claims.insert(
+            "tenant".to_owned(),
+            serde_json::json!({ "plan": "gold", "seats": 5 }),
+        );
+        let fixture = Fixture::with(settings(None), configuration);
+
+        let answer = fixture.client_credentials("shop", "cid_billing").await;
+        let claims = fixture.verify("shop", answer["access_token"].as_str().unwrap());
+        assert_eq!(claims.extra["tenant"]["plan"], "gold");
+        assert_eq!(claims.extra["tenant"]["seats"], 5);
+        assert_eq!(claims.sub, "sa_billing");
+
+        // Another API's tokens carry only its own claims.
+        let answer = fixture.client_credentials("blog", "cid_blog").await;
+        let claims = fixture.verify("blog", answer["access_token"].as_str().unwrap());
+        assert!(claims.extra.is_empty());
+    }
 
     #[test]
     fn random_ids_look_like_new_ids_and_differ() {

@@ -230,6 +230,7 @@ pub(crate) fn api(
         signing_keys,
         service_accounts,
         refresh_token_key: SecretBytes::new(sealing_key_bytes(id).to_vec()),
+        claims: serde_json::Map::new(),
     }
 }
 

@@ -13,6 +13,8 @@ pub const SNAPSHOT_PATH: &str = "/node/v1/snapshot";
 pub const CHANGES_PATH: &str = "/node/v1/changes";
 /// Path where a refresh token is redeemed before it is rotated.
 pub const REDEEM_REFRESH_PATH: &str = "/node/v1/refresh-tokens/redeem";
+/// Path where a signed-in external identity is resolved to a user of an API.
+pub const RESOLVE_USER_PATH: &str = "/node/v1/users/resolve";
 
 /// Header naming the region a data plane serves.
 pub const REGION_HEADER: &str = "restapi-region";
@@ -67,4 +69,77 @@ pub enum RedeemOutcome {
 pub struct RedeemRefreshResponse {
     /// What happened.
     pub outcome: RedeemOutcome,
+}
+
+/// An external identity that has just signed in at an identity provider, to be resolved to a
+/// user of an API.
+///
+/// The control plane answers, in one transaction: the user this identity is linked to; else a
+/// user pre-registered with the same address, when the provider vouches for it
+/// (`email_verified`) and that user has no identity of this authority yet, which is then
+/// linked; else, when `auto_create` is set, a new user with the API's default roles, linked;
+/// else [`ResolveOutcome::NotRegistered`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolveUserRequest {
+    /// The API signed in to; it must be in the node's region.
+    pub api_id: String,
+    /// The identity provider: its kind (`google`, `microsoft`, ...) or a provider's id.
+    pub authority: String,
+    /// The provider's stable identifier of the person (`sub` of OpenID Connect).
+    pub subject: String,
+    /// The email address the provider gave, if any.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Whether the provider has verified that the person controls `email`. Only a verified
+    /// address links a pre-registered user.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// The display name the provider gave, if any.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Whether this provider creates users that do not exist yet.
+    #[serde(default)]
+    pub auto_create: bool,
+}
+
+/// What resolving an external identity came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ResolveOutcome {
+    /// The identity belongs to a user, who may sign in.
+    SignedIn,
+    /// No user matches and the provider does not create users: nothing was written.
+    NotRegistered,
+    /// The identity belongs to a user who is disabled.
+    Disabled,
+}
+
+/// A user as a data plane needs it to issue tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedUser {
+    /// The user's identifier, the `sub` of their tokens.
+    pub id: String,
+    /// Display name, the `name` of their tokens.
+    pub name: String,
+    /// Email address, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Roles in the API.
+    pub roles: Vec<String>,
+    /// What the operator keeps about the user.
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Answer to [`ResolveUserRequest`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolveUserResponse {
+    /// What happened.
+    pub outcome: ResolveOutcome,
+    /// The user, when [`ResolveOutcome::SignedIn`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<ResolvedUser>,
 }

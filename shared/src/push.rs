@@ -88,6 +88,10 @@ pub struct ApiConfig {
     pub service_accounts: Vec<ServiceAccountConfig>,
     /// The AES-256-GCM key that seals this API's refresh tokens.
     pub refresh_token_key: SecretBytes,
+    /// Static claims added to every access token of the API; never one of
+    /// [`crate::token::REGISTERED_CLAIMS`].
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A signing key of an API.

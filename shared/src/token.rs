@@ -28,6 +28,21 @@ pub const ALGORITHM: &str = "ES256";
 /// The JOSE `typ` of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
+/// Claims the platform sets itself: an API's static claims may not use these names.
+pub const REGISTERED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "name",
+    "email",
+    "roles",
+    "client_id",
+];
+
 /// The claims of an access token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AccessClaims {
@@ -53,6 +68,10 @@ pub struct AccessClaims {
     /// The OAuth client the token was issued to (RFC 9068 §2.2), for service accounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The API's static claims: any other names, with any JSON values.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Why a key or a token was refused.
@@ -338,6 +357,7 @@ mod tests {
             email: None,
             roles: vec!["reader".to_owned()],
             client_id: Some("cid_1".to_owned()),
+            extra: serde_json::Map::new(),
         }
     }
 
@@ -394,6 +414,23 @@ mod tests {
             verify(&parts.join("."), keys, "shop", 1_000),
             Err(TokenError::Unsupported)
         );
+    }
+
+    #[test]
+    fn extra_claims_sit_beside_the_registered_ones() {
+        let (signer, key) = key_pair("key_a");
+        let mut with_extra = claims(1_000);
+        with_extra
+            .extra
+            .insert("tenant".to_owned(), serde_json::json!({"plan": "gold"}));
+        let token = signer.sign(&with_extra).unwrap();
+
+        let payload = token.split('.').nth(1).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(json["tenant"]["plan"], "gold");
+        assert_eq!(json["sub"], "sa_1");
+        assert_eq!(verify(&token, &[key], "shop", 1_000).unwrap(), with_extra);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use axum::{Extension, Json};
 use restapi_shared::error::ErrorBody;
 use restapi_shared::node::{
     ChangesQuery, LONG_POLL_SECONDS, RedeemRefreshRequest, RedeemRefreshResponse,
+    ResolveUserRequest, ResolveUserResponse,
 };
 use restapi_shared::push::{ChangeBatch, RegionSnapshot};
 use utoipa_axum::router::OpenApiRouter;
@@ -24,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_snapshot))
         .routes(routes!(get_changes))
         .routes(routes!(redeem_refresh_token))
+        .routes(routes!(resolve_user))
 }
 
 /// The whole configuration of the caller's region (`RegionSnapshot` of the shared crate).
@@ -105,4 +107,37 @@ async fn redeem_refresh_token(
         .redeem_refresh_token(&node.identity.region_id, &request)
         .await?;
     Ok(Json(RedeemRefreshResponse { outcome }))
+}
+
+/// Resolves an identity that signed in at a provider to a user of the API
+/// (`ResolveUserRequest` of the shared crate), in one transaction: the linked user; else the
+/// user pre-registered with the same verified address, now linked; else, when `autoCreate`, a
+/// new user with the API's default roles; else `notRegistered`. A disabled user is `disabled`.
+#[utoipa::path(post, path = "/node/v1/users/resolve", tag = "node",
+    security(("node_token" = [])), request_body = Value,
+    params(
+        ("restapi-region" = String, Header, description = "The region the data plane serves"),
+        ("restapi-node-instance" = String, Header, description = "The data plane process"),
+        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+    ),
+    responses(
+        (status = 200, description = "The outcome, with the user when signed in", body = Value),
+        (status = 400, description = "invalid_body, invalid_field, or a node header is missing",
+            body = ErrorBody),
+        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
+        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+async fn resolve_user(
+    node: Node,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<ResolveUserRequest>,
+) -> Result<Json<ResolveUserResponse>, HttpError> {
+    let now = state.clock.now();
+    let resolved = state
+        .store
+        .resolve_user(&node.identity.region_id, &request, now)
+        .await?;
+    Ok(Json(resolved))
 }

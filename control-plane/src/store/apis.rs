@@ -7,12 +7,17 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
-use super::rows::{roles_from_json, roles_to_json};
+use super::rows::{object_from_json, object_to_json, roles_from_json, roles_to_json};
 use super::{ChangeKind, Store, StoreError, is_unique_violation, signing_keys};
 use crate::names;
 
 /// Longest description accepted.
 pub const MAX_DESCRIPTION_LEN: usize = 1000;
+/// Largest set of static claims, serialised: they travel in every token of the API.
+pub const MAX_CLAIMS_LEN: usize = 4096;
+
+/// A JSON object of claims.
+pub type Claims = serde_json::Map<String, serde_json::Value>;
 
 /// An API as the admin API shows it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -30,6 +35,13 @@ pub struct Api {
     pub roles: Vec<String>,
     /// Roles given to new users.
     pub default_roles: Vec<String>,
+    /// Roles every API has without defining them, for access rules: `_EVERYONE`,
+    /// `_AUTHENTICATED_USER` and `_CREATOR`. Tokens never carry them.
+    #[schema(example = json!(["_EVERYONE", "_AUTHENTICATED_USER", "_CREATOR"]))]
+    pub built_in_roles: Vec<String>,
+    /// Static claims added to every access token of the API.
+    #[schema(value_type = Object, example = json!({"tenant": "acme"}))]
+    pub claims: Claims,
     /// When the API was created.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     #[schema(value_type = String, format = DateTime)]
@@ -59,6 +71,11 @@ pub struct NewApi {
     /// Roles given to new users; each must be one of `roles`.
     #[serde(default)]
     pub default_roles: Vec<String>,
+    /// Static claims added to every access token of the API. Registered names (iss, sub, aud,
+    /// exp, iat, nbf, jti, name, email, roles, client_id) are refused.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"tenant": "acme"}))]
+    pub claims: Claims,
 }
 
 /// Changes to an API; absent fields stay as they are.
@@ -75,6 +92,9 @@ pub struct ApiChanges {
     pub roles: Option<Vec<String>>,
     /// The new default roles.
     pub default_roles: Option<Vec<String>>,
+    /// The new static claims, replacing the old ones entirely.
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<Claims>,
 }
 
 /// An API row with the region's name joined in.
@@ -86,6 +106,7 @@ pub(super) struct ApiRow {
     pub(super) region_name: String,
     pub(super) roles: Vec<String>,
     pub(super) default_roles: Vec<String>,
+    pub(super) claims: Claims,
     pub(super) created_at: UnixTime,
     pub(super) updated_at: UnixTime,
 }
@@ -98,12 +119,14 @@ type RawApiRow = (
     String,
     String,
     String,
+    String,
     i64,
     i64,
 );
 
 const SELECT_API: &str = "SELECT a.id, a.name, a.description, a.region_id, r.name, a.roles, \
-     a.default_roles, a.created_at, a.updated_at FROM apis a JOIN regions r ON r.id = a.region_id";
+     a.default_roles, a.claims, a.created_at, a.updated_at \
+     FROM apis a JOIN regions r ON r.id = a.region_id";
 
 impl Store {
     /// Creates an API with its first signing key and its refresh token sealing key.
@@ -112,6 +135,7 @@ impl Store {
         names::check_text("description", &new.description, MAX_DESCRIPTION_LEN)
             .map_err(StoreError::InvalidField)?;
         check_role_lists(&new.roles, &new.default_roles)?;
+        check_claims(&new.claims)?;
 
         let mut write = self.begin_config_write(now).await?;
         let (region_id, region_name) = region_by_name(&mut write.transaction, &new.region).await?;
@@ -121,8 +145,8 @@ impl Store {
         let refresh_key = self.seal_secret(&refresh_key_context(&id), &new_key_bytes());
         sqlx::query(
             "INSERT INTO apis (id, name, description, region_id, roles, default_roles, \
-             refresh_token_key, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+             refresh_token_key, claims, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
         )
         .bind(&id)
         .bind(&new.name)
@@ -131,6 +155,7 @@ impl Store {
         .bind(roles_to_json(&new.roles))
         .bind(roles_to_json(&new.default_roles))
         .bind(refresh_key)
+        .bind(object_to_json(&new.claims))
         .bind(now)
         .execute(&mut *write.transaction)
         .await
@@ -147,6 +172,8 @@ impl Store {
             region: region_name,
             roles: new.roles.clone(),
             default_roles: new.default_roles.clone(),
+            built_in_roles: built_in_roles(),
+            claims: new.claims.clone(),
             created_at: now,
             updated_at: now,
         })
@@ -182,6 +209,9 @@ impl Store {
             names::check_text("description", description, MAX_DESCRIPTION_LEN)
                 .map_err(StoreError::InvalidField)?;
         }
+        if let Some(claims) = &changes.claims {
+            check_claims(claims)?;
+        }
 
         let mut write = self.begin_config_write(now).await?;
         let mut api = api_by_name(&mut write.transaction, name).await?;
@@ -204,18 +234,22 @@ impl Store {
         if let Some(default_roles) = &changes.default_roles {
             api.default_roles = default_roles.clone();
         }
+        if let Some(claims) = &changes.claims {
+            api.claims = claims.clone();
+        }
         check_role_lists(&api.roles, &api.default_roles)?;
         api.updated_at = now;
 
         sqlx::query(
             "UPDATE apis SET name = $1, description = $2, region_id = $3, roles = $4, \
-             default_roles = $5, updated_at = $6 WHERE id = $7",
+             default_roles = $5, claims = $6, updated_at = $7 WHERE id = $8",
         )
         .bind(&api.name)
         .bind(&api.description)
         .bind(&api.region_id)
         .bind(roles_to_json(&api.roles))
         .bind(roles_to_json(&api.default_roles))
+        .bind(object_to_json(&api.claims))
         .bind(now)
         .bind(&api.id)
         .execute(&mut *write.transaction)
@@ -259,6 +293,8 @@ impl ApiRow {
             region: self.region_name,
             roles: self.roles,
             default_roles: self.default_roles,
+            built_in_roles: built_in_roles(),
+            claims: self.claims,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -296,8 +332,18 @@ pub(super) fn refresh_key_context(api_id: &str) -> String {
 }
 
 fn api_row_from(row: RawApiRow) -> Result<ApiRow, StoreError> {
-    let (id, name, description, region_id, region_name, roles, default_roles, created, updated) =
-        row;
+    let (
+        id,
+        name,
+        description,
+        region_id,
+        region_name,
+        roles,
+        default_roles,
+        claims,
+        created,
+        updated,
+    ) = row;
     Ok(ApiRow {
         id,
         name,
@@ -306,9 +352,27 @@ fn api_row_from(row: RawApiRow) -> Result<ApiRow, StoreError> {
         region_name,
         roles: roles_from_json(&roles)?,
         default_roles: roles_from_json(&default_roles)?,
+        claims: object_from_json("claims", &claims)?,
         created_at: created,
         updated_at: updated,
     })
+}
+
+fn built_in_roles() -> Vec<String> {
+    names::BUILT_IN_ROLES
+        .iter()
+        .map(|role| (*role).to_owned())
+        .collect()
+}
+
+fn check_claims(claims: &Claims) -> Result<(), StoreError> {
+    names::check_claims(claims).map_err(StoreError::InvalidField)?;
+    if object_to_json(claims).len() > MAX_CLAIMS_LEN {
+        return Err(StoreError::InvalidField(format!(
+            "claims must be at most {MAX_CLAIMS_LEN} bytes of JSON"
+        )));
+    }
+    Ok(())
 }
 
 fn check_role_lists(roles: &[String], default_roles: &[String]) -> Result<(), StoreError> {
@@ -360,7 +424,7 @@ async fn check_api_name_free(
     Ok(())
 }
 
-/// Refuses to drop a role that a service account of the API still holds.
+/// Refuses to drop a role that a service account or a user of the API still holds.
 async fn check_roles_unused(
     connection: &mut AnyConnection,
     api_id: &str,
@@ -377,7 +441,7 @@ async fn check_roles_unused(
     let accounts: Vec<(String, String)> =
         sqlx::query_as("SELECT name, roles FROM service_accounts WHERE api_id = $1")
             .bind(api_id)
-            .fetch_all(connection)
+            .fetch_all(&mut *connection)
             .await?;
     for (account, roles) in accounts {
         let roles = roles_from_json(&roles)?;
@@ -387,7 +451,39 @@ async fn check_roles_unused(
             )));
         }
     }
+    for role in removed {
+        if let Some(user) = user_holding(connection, api_id, role).await? {
+            return Err(StoreError::Conflict(format!(
+                "role '{role}' is still held by user '{user}'"
+            )));
+        }
+    }
     Ok(())
+}
+
+/// The identifier of a user of the API holding `role`, if any. An API may have millions of
+/// users, so the database narrows them down by the role's JSON text first; LIKE may match too
+/// much (SQLite ignores case), never too little, and each candidate is then checked exactly.
+async fn user_holding(
+    connection: &mut AnyConnection,
+    api_id: &str,
+    role: &str,
+) -> Result<Option<String>, StoreError> {
+    // Role names hold no '%' or '"'; '_' is LIKE's wildcard and is escaped.
+    let pattern = format!("%\"{}\"%", role.replace('_', "\\_"));
+    let candidates: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, roles FROM users WHERE api_id = $1 AND roles LIKE $2 ESCAPE '\\'",
+    )
+    .bind(api_id)
+    .bind(pattern)
+    .fetch_all(connection)
+    .await?;
+    for (user, roles) in candidates {
+        if roles_from_json(&roles)?.iter().any(|held| held == role) {
+            return Ok(Some(user));
+        }
+    }
+    Ok(None)
 }
 
 fn name_taken(error: sqlx::Error, name: &str) -> StoreError {

@@ -140,6 +140,7 @@ impl Store {
             signing_keys,
             service_accounts,
             refresh_token_key,
+            claims: api.claims,
         })
     }
 }

@@ -7,6 +7,7 @@
 mod apis;
 mod data_planes;
 mod feed;
+mod identities;
 mod node_credentials;
 mod operator_tokens;
 mod refresh_tokens;
@@ -14,6 +15,7 @@ mod regions;
 mod rows;
 mod service_accounts;
 mod signing_keys;
+mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +28,7 @@ use tokio::sync::watch;
 
 use crate::master_key::MasterKey;
 
-pub use apis::{Api, ApiChanges, NewApi};
+pub use apis::{Api, ApiChanges, Claims, NewApi};
 pub use data_planes::{DataPlane, NodeReport};
 pub use node_credentials::{
     CreatedNodeCredential, NewNodeCredential, NodeCredential, NodeIdentity,
@@ -36,7 +38,9 @@ pub use service_accounts::{
     ClientSecret, CreatedSecret, CreatedServiceAccount, NewServiceAccount, SecretChanges,
     ServiceAccount, ServiceAccountChanges,
 };
+pub use identities::{Identity, NewIdentity};
 pub use signing_keys::{SigningKey, SigningKeyState};
+pub use users::{NewUser, User, UserChanges, UserListQuery, UserPage};
 
 /// PostgreSQL channel on which a committed revision is announced to other replicas.
 pub const NOTIFY_CHANNEL: &str = "restapi_config";
@@ -253,6 +257,16 @@ impl Store {
             transaction,
             revision,
             now,
+        })
+    }
+
+    /// Starts a write that is not configuration (users, identities): no revision, nothing
+    /// pushed. On SQLite the write lock is taken at once (`BEGIN IMMEDIATE`), so a transaction
+    /// that reads before it writes cannot fail because another writer committed in between.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.inner.backend {
+            Backend::Sqlite => self.inner.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.inner.pool.begin().await?,
         })
     }
 

@@ -9,6 +9,7 @@ mod node_credentials;
 mod regions;
 mod service_accounts;
 mod signing_keys;
+mod users;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -21,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(apis::routes())
         .merge(signing_keys::routes())
         .merge(service_accounts::routes())
+        .merge(users::routes())
         .merge(node_credentials::routes())
         .merge(data_planes::routes())
 }
