@@ -17,6 +17,7 @@ use restapi_shared::token::{AccessClaims, CLOCK_SKEW, TokenError, VerifyingKey, 
 use serde::Deserialize;
 
 use crate::config::ApiState;
+use crate::metrics::{BearerResult, Metrics};
 
 /// Upper bound of the cache's memory use, approximately.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -27,6 +28,7 @@ const ENTRY_OVERHEAD: usize = 384;
 #[derive(Clone)]
 pub struct BearerVerifier {
     cache: Cache<Arc<str>, Arc<VerifiedToken>>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for BearerVerifier {
@@ -48,15 +50,9 @@ pub struct VerifiedToken {
     time_to_live: Duration,
 }
 
-impl Default for BearerVerifier {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl BearerVerifier {
-    /// An empty verifier.
-    pub fn new() -> Self {
+    /// An empty verifier, counting its checks in `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
         let cache = Cache::builder()
             .max_capacity(CACHE_BYTES)
             .weigher(|token: &Arc<str>, _: &Arc<VerifiedToken>| {
@@ -64,7 +60,7 @@ impl BearerVerifier {
             })
             .expire_after(UntilTokenExpiry)
             .build();
-        Self { cache }
+        Self { cache, metrics }
     }
 
     /// Verifies `token` for `api` at `now`: signature by a published key, audience, expiry.
@@ -78,9 +74,26 @@ impl BearerVerifier {
         if let Some(cached) = self.cache.get(token)
             && cached.still_valid_for(api, keys, now)
         {
+            self.metrics.bearer_checked(BearerResult::CacheHit);
             return Ok(cached);
         }
 
+        let verified = self.verify_signature(api, keys, token, now);
+        let result = match verified {
+            Ok(_) => BearerResult::Verified,
+            Err(_) => BearerResult::Rejected,
+        };
+        self.metrics.bearer_checked(result);
+        verified
+    }
+
+    fn verify_signature(
+        &self,
+        api: &ApiState,
+        keys: &[VerifyingKey],
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Arc<VerifiedToken>, TokenError> {
         let claims = verify(token, keys, &api.name, now)?;
         let kid = header_kid(token).ok_or(TokenError::Malformed)?;
         let time_to_live =

@@ -12,6 +12,7 @@ pub mod bearer;
 pub mod config;
 pub mod grants;
 mod http;
+pub mod metrics;
 pub mod node_client;
 mod openapi;
 pub mod routing;
@@ -31,6 +32,7 @@ use tokio::net::TcpListener;
 use crate::bearer::BearerVerifier;
 use crate::config::{ConfigStore, RegionState};
 use crate::http::AppState;
+use crate::metrics::Metrics;
 use crate::node_client::NodeClient;
 pub use crate::openapi::openapi;
 pub use crate::settings::Settings;
@@ -65,9 +67,21 @@ impl DataPlane {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         let connection = settings.connection()?;
         let store = Arc::new(ConfigStore::default());
+        let metrics = Arc::new(Metrics::new(clock.clone()));
         let control_plane = NodeClient::new(&connection, Arc::clone(&store))?;
-        runtime.spawn(sync::run(control_plane.clone(), Arc::clone(&store)));
-        Ok(Self::assemble(&settings, clock, store, Some(control_plane)))
+        let follower = sync::run(
+            control_plane.clone(),
+            Arc::clone(&store),
+            Arc::clone(&metrics),
+        );
+        runtime.spawn(follower);
+        Ok(Self::assemble(
+            &settings,
+            clock,
+            store,
+            metrics,
+            Some(control_plane),
+        ))
     }
 
     /// A data plane serving a fixed snapshot, without a sync task: for tests and the bench.
@@ -81,18 +95,27 @@ impl DataPlane {
     ) -> Result<DataPlane, StartError> {
         settings.validate()?;
         let store = Arc::new(ConfigStore::default());
+        let metrics = Arc::new(Metrics::new(clock.clone()));
         store.replace(RegionState::from_snapshot(snapshot));
+        metrics.snapshot_applied();
         let control_plane = match settings.connection() {
             Ok(connection) => Some(NodeClient::new(&connection, Arc::clone(&store))?),
             Err(_) => None,
         };
-        Ok(Self::assemble(&settings, clock, store, control_plane))
+        Ok(Self::assemble(
+            &settings,
+            clock,
+            store,
+            metrics,
+            control_plane,
+        ))
     }
 
     fn assemble(
         settings: &Settings,
         clock: Clock,
         store: Arc<ConfigStore>,
+        metrics: Arc<Metrics>,
         control_plane: Option<NodeClient>,
     ) -> Self {
         // The document is the same for the process's life: serialise it once.
@@ -102,7 +125,8 @@ impl DataPlane {
             clock,
             app_domain: settings.app_domain.clone(),
             public_scheme: settings.public_scheme,
-            bearer: BearerVerifier::new(),
+            bearer: BearerVerifier::new(Arc::clone(&metrics)),
+            metrics,
             control_plane,
             openapi_json,
         };

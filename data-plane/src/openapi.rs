@@ -34,6 +34,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         crate::http::userinfo::userinfo,
         crate::http::healthz,
         crate::http::readyz,
+        crate::metrics::get_metrics,
     ),
     components(schemas(
         TokenRequest,
@@ -52,7 +53,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     tags(
         (name = "oauth", description = "OAuth 2.0 and OpenID Connect endpoints"),
         (name = "restapi", description = "RestAPI.com sign-in"),
-        (name = "operations", description = "Health and readiness"),
+        (name = "operations", description = "Health, readiness and metrics"),
     ),
 )]
 struct DataPlaneApi;

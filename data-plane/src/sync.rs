@@ -10,6 +10,7 @@ use std::time::Duration;
 use restapi_shared::push::Revision;
 
 use crate::config::{ConfigStore, RegionState};
+use crate::metrics::Metrics;
 use crate::node_client::{NodeClient, NodeError, error_chain};
 
 /// The first retry delay after a failure.
@@ -17,11 +18,12 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest retry delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Runs the sync loop until the task is dropped.
-pub async fn run(client: NodeClient, store: Arc<ConfigStore>) {
+/// Runs the sync loop until the task is dropped, counting what it applies in `metrics`.
+pub async fn run(client: NodeClient, store: Arc<ConfigStore>, metrics: Arc<Metrics>) {
     let mut follower = Follower {
         client,
         store,
+        metrics,
         outage: false,
         backoff: INITIAL_BACKOFF,
     };
@@ -42,6 +44,7 @@ pub async fn run(client: NodeClient, store: Arc<ConfigStore>) {
 struct Follower {
     client: NodeClient,
     store: Arc<ConfigStore>,
+    metrics: Arc<Metrics>,
     /// Whether the last call failed, so an outage is reported once.
     outage: bool,
     backoff: Duration,
@@ -58,6 +61,7 @@ impl Follower {
             "configuration snapshot applied"
         );
         self.store.replace(state);
+        self.metrics.snapshot_applied();
         Ok(())
     }
 
@@ -92,6 +96,7 @@ impl Follower {
             );
         }
         self.store.replace(next);
+        self.metrics.batch_applied();
         Ok(())
     }
 
@@ -104,6 +109,7 @@ impl Follower {
     }
 
     async fn failed(&mut self, error: NodeError) {
+        self.metrics.sync_failed();
         if !self.outage {
             tracing::warn!(
                 error = error_chain(&error),
@@ -231,6 +237,20 @@ mod tests {
         assert!(failures_seen(), "{:?}", calls.lock().unwrap());
         assert_eq!(data_plane.revision(), Some(5));
         assert!(data_plane.is_ready());
+        let metrics = data_plane.state.metrics.render(None);
+        for line in [
+            "restapi_sync_snapshots_total 2",
+            "restapi_sync_batches_total 1",
+        ] {
+            assert!(
+                metrics.lines().any(|candidate| candidate == line),
+                "{metrics}"
+            );
+        }
+        assert!(
+            !metrics.contains("restapi_sync_failures_total 0\n"),
+            "{metrics}"
+        );
 
         let calls = calls.lock().unwrap().clone();
         let revisions: Vec<(&str, Option<&str>)> = calls

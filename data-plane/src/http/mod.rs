@@ -32,6 +32,7 @@ use tracing::{Level, Span};
 
 use crate::bearer::BearerVerifier;
 use crate::config::{ApiState, ConfigStore};
+use crate::metrics::{self, Metrics};
 use crate::node_client::NodeClient;
 use crate::routing::{self, Endpoint};
 use crate::settings::PublicScheme;
@@ -49,16 +50,19 @@ pub(crate) struct AppState {
     pub app_domain: String,
     pub public_scheme: PublicScheme,
     pub bearer: BearerVerifier,
+    pub metrics: Arc<Metrics>,
     pub control_plane: Option<NodeClient>,
     pub openapi_json: Bytes,
 }
 
 /// All endpoints, with one span per request carrying its request id.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let counted = Arc::clone(&state.metrics);
     let trace = TraceLayer::new_for_http()
         .make_span_with(request_span)
         .on_request(DefaultOnRequest::new().level(Level::DEBUG))
-        .on_response(|response: &Response, latency: Duration, span: &Span| {
+        .on_response(move |response: &Response, latency: Duration, span: &Span| {
+            counted.response(response.status());
             span.record("status", response.status().as_u16());
             tracing::debug!(latency_us = latency.as_micros(), "response sent");
         })
@@ -67,6 +71,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::get_metrics))
         .route("/openapi.json", get(openapi_json))
         .fallback(api_request)
         .with_state(state)

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::body::{BodyError, MediaType, media_type, read_limited};
 use super::{EndpointCall, error, no_store};
 use crate::grants::{self, GrantError, IssueContext};
+use crate::metrics::{GrantType, Refusal};
 
 /// The `_auth` request of a service account.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -52,7 +53,12 @@ pub(crate) struct AuthResponse {
 )]
 pub(crate) async fn auth(call: EndpointCall<'_>, body: Body) -> Response {
     match sign_in(&call, body).await {
-        Ok(token) => no_store(Json(AuthResponse { token }).into_response()),
+        Ok(token) => {
+            call.state
+                .metrics
+                .grant_issued(GrantType::ServiceAccountAuth);
+            no_store(Json(AuthResponse { token }).into_response())
+        }
         Err(error) => auth_error_response(&call, error),
     }
 }
@@ -93,34 +99,35 @@ enum AuthError {
 }
 
 /// Every `_auth` refusal, mapped in one place. Credential failures all read alike, so a
-/// caller cannot tell an unknown client from a wrong secret.
+/// caller cannot tell an unknown client from a wrong secret. The refusal's code is also its
+/// metric label.
 fn auth_error_response(call: &EndpointCall<'_>, error: AuthError) -> Response {
-    let (status, code, message) = match error {
+    let (status, refusal, message) = match error {
         AuthError::UnsupportedMediaType => (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            Refusal::UnsupportedMediaType,
             "content type must be application/json",
         ),
         AuthError::TooLarge => (
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            Refusal::PayloadTooLarge,
             "body exceeds 64 KiB",
         ),
         AuthError::InvalidBody => (
             StatusCode::BAD_REQUEST,
-            "invalid_body",
+            Refusal::InvalidBody,
             "expected {authority, clientId, clientSecret}",
         ),
         AuthError::UnsupportedAuthority => (
             StatusCode::BAD_REQUEST,
-            "unsupported_authority",
+            Refusal::UnsupportedAuthority,
             "supported authorities: serviceaccount",
         ),
         AuthError::Grant(GrantError::ClientRejected(reason)) => {
             tracing::debug!(api = %call.api.name, %reason, "sign-in refused");
             (
                 StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
+                Refusal::InvalidCredentials,
                 "wrong client id or secret",
             )
         }
@@ -135,12 +142,15 @@ fn auth_error_response(call: &EndpointCall<'_>, error: AuthError) -> Response {
             tracing::warn!(api = %call.api.name, %error, "sign-in failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
+                Refusal::ServerError,
                 "sign-in failed",
             )
         }
     };
-    error_response(status, code, message)
+    call.state
+        .metrics
+        .grant_refused(Some(GrantType::ServiceAccountAuth), refusal);
+    error_response(status, refusal.code(), message)
 }
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {

@@ -20,6 +20,7 @@ use super::{EndpointCall, no_store};
 use crate::grants::{
     self, ClientCredentials, ClientRejection, GrantError, IssueContext, TokenPair,
 };
+use crate::metrics::{GrantType, Refusal};
 
 /// Parameters of a token request, as JSON or as a form (RFC 6749 §4.4.2, §6).
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -77,17 +78,29 @@ pub(crate) struct TokenResponse {
     security((), ("client_secret_basic" = [])),
 )]
 pub(crate) async fn token(call: EndpointCall<'_>, body: Body) -> Response {
-    match exchange(&call, body).await {
-        Ok(pair) => token_response(pair),
-        Err(error) => grant_error_response(&call, error),
+    let request = match parse_token_request(&call.parts.headers, body).await {
+        Ok(request) => request,
+        Err(error) => return grant_error_response(&call, None, error),
+    };
+    let grant_type = supported_grant_type(&request);
+    match exchange(&call, &request, grant_type).await {
+        Ok(pair) => {
+            if let Some(grant_type) = grant_type {
+                call.state.metrics.grant_issued(grant_type);
+            }
+            token_response(pair)
+        }
+        Err(error) => grant_error_response(&call, grant_type, error),
     }
 }
 
-async fn exchange(call: &EndpointCall<'_>, body: Body) -> Result<TokenPair, GrantError> {
-    let headers = &call.parts.headers;
-    let request = parse_token_request(headers, body).await?;
-    let basic = basic_credentials(headers)?;
-    let credentials = client_credentials(basic.as_ref(), &request)?;
+async fn exchange(
+    call: &EndpointCall<'_>,
+    request: &TokenRequest,
+    grant_type: Option<GrantType>,
+) -> Result<TokenPair, GrantError> {
+    let basic = basic_credentials(&call.parts.headers)?;
+    let credentials = client_credentials(basic.as_ref(), request)?;
     let context = IssueContext {
         api: call.api,
         issuer: &call.issuer,
@@ -95,14 +108,25 @@ async fn exchange(call: &EndpointCall<'_>, body: Body) -> Result<TokenPair, Gran
     };
     let refresh_token = request.refresh_token.as_ref().map(SecretString::expose);
 
-    match request.grant_type.as_deref() {
-        None => Err(GrantError::InvalidRequest("grant_type is required")),
-        Some("client_credentials") => grants::client_credentials(context, credentials),
-        Some("refresh_token") => {
+    if request.grant_type.is_none() {
+        return Err(GrantError::InvalidRequest("grant_type is required"));
+    }
+    match grant_type {
+        Some(GrantType::ClientCredentials) => grants::client_credentials(context, credentials),
+        Some(GrantType::RefreshToken) => {
             let control_plane = call.state.control_plane.as_ref();
             grants::refresh_token(context, credentials, refresh_token, control_plane).await
         }
-        Some(_) => Err(GrantError::UnsupportedGrantType),
+        Some(GrantType::ServiceAccountAuth) | None => Err(GrantError::UnsupportedGrantType),
+    }
+}
+
+/// The grant the request names, if this endpoint supports it.
+fn supported_grant_type(request: &TokenRequest) -> Option<GrantType> {
+    match request.grant_type.as_deref()? {
+        "client_credentials" => Some(GrantType::ClientCredentials),
+        "refresh_token" => Some(GrantType::RefreshToken),
+        _ => None,
     }
 }
 
@@ -207,8 +231,12 @@ fn token_response(pair: TokenPair) -> Response {
 }
 
 /// RFC 6749 §5.2: every refusal as its error code; `invalid_client` with 401 and a Basic
-/// challenge naming the API.
-fn grant_error_response(call: &EndpointCall<'_>, error: GrantError) -> Response {
+/// challenge naming the API. The refusal is counted by `grant_type` and code.
+fn grant_error_response(
+    call: &EndpointCall<'_>,
+    grant_type: Option<GrantType>,
+    error: GrantError,
+) -> Response {
     tracing::debug!(api = %call.api.name, %error, "token request refused");
     let (status, code, description) = match &error {
         GrantError::InvalidRequest(reason) => (
@@ -247,6 +275,9 @@ fn grant_error_response(call: &EndpointCall<'_>, error: GrantError) -> Response 
             "no signing key available",
         ),
     };
+    call.state
+        .metrics
+        .grant_refused(grant_type, Refusal::from(code));
     let body = OAuthErrorBody {
         error: code,
         error_description: Some(description.to_owned()),
