@@ -18,3 +18,4 @@ mod refresh;
 mod service_accounts;
 mod store;
 mod support;
+mod users;

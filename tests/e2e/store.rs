@@ -39,6 +39,7 @@ async fn api(store: &Store, name: &str, region: &str) -> String {
         region: region.to_owned(),
         roles: vec!["reader".to_owned(), "writer".to_owned()],
         default_roles: vec!["reader".to_owned()],
+        claims: Default::default(),
     };
     store.create_api(&new, NOW).await.unwrap().id
 }
