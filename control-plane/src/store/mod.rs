@@ -30,6 +30,7 @@ use crate::master_key::MasterKey;
 
 pub use apis::{Api, ApiChanges, Claims, NewApi};
 pub use data_planes::{DataPlane, NodeReport};
+pub use identities::{Identity, NewIdentity};
 pub use node_credentials::{
     CreatedNodeCredential, NewNodeCredential, NodeCredential, NodeIdentity,
 };
@@ -38,7 +39,6 @@ pub use service_accounts::{
     ClientSecret, CreatedSecret, CreatedServiceAccount, NewServiceAccount, SecretChanges,
     ServiceAccount, ServiceAccountChanges,
 };
-pub use identities::{Identity, NewIdentity};
 pub use signing_keys::{SigningKey, SigningKeyState};
 pub use users::{NewUser, User, UserChanges, UserListQuery, UserPage};
 
