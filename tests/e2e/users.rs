@@ -199,6 +199,37 @@ async fn auto_create_gives_default_roles_and_without_it_nothing_is_created() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_first_sign_ins_of_one_person_create_one_user() {
+    for database in test_databases().await {
+        let (store, eu, _, api) = shop(&database).await;
+        let mut request = with_email(sign_in(&api, "google", "g-9"), "kim@example.com", true);
+        request.auto_create = true;
+
+        let attempts: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, eu, request) = (store.clone(), eu.clone(), request.clone());
+                tokio::spawn(async move { store.resolve_user(&eu, &request, NOW).await })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for attempt in attempts {
+            let answer = attempt.await.unwrap().unwrap();
+            assert_eq!(
+                answer.outcome,
+                ResolveOutcome::SignedIn,
+                "{}",
+                database.backend
+            );
+            ids.push(answer.user.unwrap().id);
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "{}: {ids:?}", database.backend);
+        assert_eq!(user_count(&store).await, 1);
+        database.drop_database().await;
+    }
+}
+
 #[tokio::test]
 async fn a_disabled_user_cannot_sign_in() {
     for database in test_databases().await {

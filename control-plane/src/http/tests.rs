@@ -431,6 +431,7 @@ fn node_paths_match_the_shared_constants() {
         SNAPSHOT_PATH,
         CHANGES_PATH,
         restapi_shared::node::REDEEM_REFRESH_PATH,
+        restapi_shared::node::RESOLVE_USER_PATH,
     ] {
         assert!(document.paths.paths.contains_key(path), "{path}");
     }

@@ -231,10 +231,9 @@ async fn link_registered(
     let Some(user_id) = user_id else {
         return Ok(None);
     };
-    // Writing the row first locks it on PostgreSQL, so two providers' first sign-ins cannot
-    // both see "no identity of this authority" and both link.
-    sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2")
-        .bind(now)
+    // Writing the row (without changing it) locks it on PostgreSQL, so two first sign-ins of
+    // one provider cannot both see "no identity of this authority" and both link.
+    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
         .bind(&user_id)
         .execute(&mut *connection)
         .await?;
@@ -251,6 +250,11 @@ async fn link_registered(
 
     let identity = new_identity(request, Some(email), now);
     insert_identity(connection, &api.id, &user_id, &identity).await?;
+    sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(&user_id)
+        .execute(&mut *connection)
+        .await?;
     // A user pre-registered by address alone takes the name the provider knows.
     if let Some(name) = display_name(request.name.as_deref()) {
         sqlx::query("UPDATE users SET name = $1 WHERE id = $2 AND name = ''")
