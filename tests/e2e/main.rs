@@ -13,6 +13,7 @@
 
 mod bad_input;
 mod config_push;
+mod deploy;
 mod openapi;
 mod refresh;
 mod service_accounts;
