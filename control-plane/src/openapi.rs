@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi as _};
         (name = "users", description = "People who sign in to an API, and their identities"),
         (name = "node-credentials", description = "Credentials of data planes"),
         (name = "data-planes", description = "Data planes seen recently"),
+        (name = "operator-tokens", description = "Bearer tokens of the admin API"),
         (name = "node", description = "Called by data planes"),
         (name = "health", description = "Probes"),
     )

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod health;
 mod node;
+mod operator_tokens;
 #[cfg(test)]
 mod tests;
 
@@ -72,6 +73,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base_document())
         .merge(admin::routes())
+        .merge(operator_tokens::routes())
         .merge(node::routes())
         .merge(health::routes())
 }

@@ -34,6 +34,7 @@ pub use identities::{Identity, NewIdentity};
 pub use node_credentials::{
     CreatedNodeCredential, NewNodeCredential, NodeCredential, NodeIdentity,
 };
+pub use operator_tokens::{CreatedOperatorToken, NewOperatorToken, OperatorToken};
 pub use regions::{NewRegion, Region, RegionChanges};
 pub use service_accounts::{
     ClientSecret, CreatedSecret, CreatedServiceAccount, NewServiceAccount, SecretChanges,
