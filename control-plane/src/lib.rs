@@ -9,6 +9,7 @@ pub mod background;
 pub mod config;
 pub mod http;
 pub mod master_key;
+pub mod metrics;
 pub mod names;
 pub mod openapi;
 pub mod push;
@@ -107,6 +108,7 @@ impl ControlPlane {
             clock,
             signing_key_publish_delay: i64::try_from(settings.signing_key_publish_delay_seconds)
                 .unwrap_or(i64::MAX),
+            metrics: metrics::Metrics::new(),
         };
         Ok(ControlPlane {
             state,

@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi as _};
         (name = "operator-tokens", description = "Bearer tokens of the admin API"),
         (name = "node", description = "Called by data planes"),
         (name = "health", description = "Probes"),
+        (name = "operations", description = "Metrics for operators"),
     )
 )]
 struct Frame;

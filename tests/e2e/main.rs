@@ -15,6 +15,7 @@ mod bad_input;
 mod config_push;
 mod deploy;
 mod openapi;
+mod operations;
 mod refresh;
 mod service_accounts;
 mod store;

@@ -10,6 +10,7 @@ mod operator_tokens;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -23,6 +24,7 @@ use tracing::Span;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::metrics::{self, Metrics};
 use crate::store::Store;
 
 pub use error::HttpError;
@@ -40,10 +42,13 @@ pub struct AppState {
     pub clock: Clock,
     /// How long a new signing key is published before it signs, in seconds.
     pub signing_key_publish_delay: i64,
+    /// The counters served at `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The whole router: admin API, node API, health, OpenAPI document and its UI.
 pub fn router(state: AppState) -> Router {
+    let counted = Arc::clone(&state.metrics);
     let (routes, openapi) = routes().split_for_parts();
     routes
         .with_state(state)
@@ -56,7 +61,8 @@ pub fn router(state: AppState) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
                 .on_response(
-                    |response: &Response<Body>, latency: Duration, span: &Span| {
+                    move |response: &Response<Body>, latency: Duration, span: &Span| {
+                        counted.response(response.status());
                         span.record("status", response.status().as_u16());
                         tracing::debug!(latency_ms = latency.as_millis() as u64, "answered");
                     },
@@ -76,6 +82,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(operator_tokens::routes())
         .merge(node::routes())
         .merge(health::routes())
+        .merge(metrics::routes())
 }
 
 /// One span per request; the region (node API) and the status are filled in when known.

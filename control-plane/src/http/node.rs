@@ -18,6 +18,7 @@ use super::AppState;
 use super::auth::Node;
 use super::error::HttpError;
 use super::extract::{JsonBody, Query};
+use crate::metrics::NodeCall;
 use crate::push::{Draining, wait_for_changes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -45,6 +46,7 @@ async fn get_snapshot(
     node: Node,
     State(state): State<AppState>,
 ) -> Result<Json<RegionSnapshot>, HttpError> {
+    state.metrics.node_request(NodeCall::Snapshot);
     Ok(Json(state.store.snapshot(&node.identity.region_id).await?))
 }
 
@@ -73,6 +75,7 @@ async fn get_changes(
     draining: Option<Extension<Draining>>,
     Query(query): Query<ChangesQuery>,
 ) -> Result<Json<ChangeBatch>, HttpError> {
+    state.metrics.node_request(NodeCall::Changes);
     let wait = Duration::from_secs(query.wait_seconds.unwrap_or(0).min(LONG_POLL_SECONDS));
     let draining = draining.map_or_else(Draining::never, |Extension(draining)| draining);
     let region_id = &node.identity.region_id;
@@ -102,10 +105,12 @@ async fn redeem_refresh_token(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<RedeemRefreshRequest>,
 ) -> Result<Json<RedeemRefreshResponse>, HttpError> {
+    state.metrics.node_request(NodeCall::Redeem);
     let outcome = state
         .store
         .redeem_refresh_token(&node.identity.region_id, &request)
         .await?;
+    state.metrics.refresh_redeemed(outcome);
     Ok(Json(RedeemRefreshResponse { outcome }))
 }
 

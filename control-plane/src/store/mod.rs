@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use crate::master_key::MasterKey;
 
 pub use apis::{Api, ApiChanges, Claims, NewApi};
-pub use data_planes::{DataPlane, NodeReport};
+pub use data_planes::{CONNECTED_WITHIN_SECONDS, DataPlane, NodeReport};
 pub use identities::{Identity, NewIdentity};
 pub use node_credentials::{
     CreatedNodeCredential, NewNodeCredential, NodeCredential, NodeIdentity,
