@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 fn example(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(file)
 }
 
 #[test]
@@ -14,8 +16,8 @@ fn control_plane_example_loads() {
         restapi_control_plane::config::SECRET_KEYS,
     )
     .expect("known keys only");
-    let settings = restapi_control_plane::config::Settings::from_figment(&figment)
-        .expect("valid values");
+    let settings =
+        restapi_control_plane::config::Settings::from_figment(&figment).expect("valid values");
     assert_eq!(settings.control_plane_listen.port(), 8090);
 }
 
