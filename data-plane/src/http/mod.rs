@@ -68,6 +68,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         })
         .on_failure(DefaultOnFailure::new().level(Level::WARN));
 
+    // TODO(#3): on app hosts every path outside `/api` and `/login` will belong to the
+    // customer's web upstream; the operational paths then need a host of their own.
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
