@@ -75,10 +75,11 @@ pub async fn run(config: Option<PathBuf>) -> Result<(), String> {
     let app_domain = data_settings.app_domain.clone();
     let data_plane = DataPlane::start(data_settings, Clock::System).map_err(|e| e.to_string())?;
 
+    let port = data_address.port();
     tracing::info!(
         admin_api = %format!("http://{control_address}/v1 (docs: http://{control_address}/docs)"),
-        regional_endpoint = %format!("http://{DEV_REGION}.localhost:{}/<api>/", data_address.port()),
-        app_host = %format!("http://<api>.{app_domain}:{}/api/", data_address.port()),
+        regional_endpoint = %format!("http://{DEV_REGION}.localhost:{port}/<api>/"),
+        app_host = %format!("http://<api>.{app_domain}:{port}/api/"),
         "dev stack running; Ctrl-C stops it"
     );
 

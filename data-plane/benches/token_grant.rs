@@ -64,17 +64,18 @@ fn main() {
     for round in 1..=rounds {
         let base = run_wrk(&script, &format!("http://{baseline}/token"), seconds);
         let data_plane = run_wrk(&script, &format!("http://{ours}/shop/_token"), seconds);
-        println!(
-            "round {round}: baseline {base:>9.0}/s   data plane {data_plane:>9.0}/s   ratio {:.2}",
-            data_plane / base
-        );
+        report(&format!("round {round}:"), base, data_plane);
         baseline_rates.push(base);
         ours_rates.push(data_plane);
     }
     let (ours_median, baseline_median) = (median(&mut ours_rates), median(&mut baseline_rates));
+    report("median:", baseline_median, ours_median);
+}
+
+fn report(label: &str, baseline: f64, data_plane: f64) {
+    let ratio = data_plane / baseline;
     println!(
-        "median:  baseline {baseline_median:>9.0}/s   data plane {ours_median:>9.0}/s   ratio {:.2}",
-        ours_median / baseline_median
+        "{label:<8} baseline {baseline:>9.0}/s   data plane {data_plane:>9.0}/s   ratio {ratio:.2}"
     );
 }
 

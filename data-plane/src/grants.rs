@@ -317,7 +317,11 @@ async fn redeem(
     match control_plane.redeem(&request).await {
         Ok(RedeemOutcome::Redeemed) => Ok(()),
         Ok(RedeemOutcome::Reused) => {
-            tracing::warn!(api = %api.name, family = %claims.family, "refresh token reused; family revoked");
+            tracing::warn!(
+                api = %api.name,
+                family = %claims.family,
+                "refresh token reused; family revoked"
+            );
             Err(GrantError::RefreshRejected(RefreshRejection::Reused))
         }
         Ok(RedeemOutcome::Revoked) => Err(GrantError::RefreshRejected(RefreshRejection::Revoked)),

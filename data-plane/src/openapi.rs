@@ -82,7 +82,8 @@ mod tests {
         let committed = include_str!("../../openapi/data-plane.json");
         assert!(
             generated == committed,
-            "openapi/data-plane.json is stale: run `cargo run -p restapi-data-plane -- openapi > openapi/data-plane.json`"
+            "openapi/data-plane.json is stale: regenerate it with \
+             `cargo run -p restapi-data-plane -- openapi > openapi/data-plane.json`"
         );
     }
 }

@@ -4,6 +4,7 @@
 //! region; the control plane refuses anything about another region's APIs.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::clock::UnixTime;
 
@@ -27,7 +28,7 @@ pub const REVISION_HEADER: &str = "restapi-node-revision";
 pub const LONG_POLL_SECONDS: u64 = 25;
 
 /// Query of the change feed.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangesQuery {
     /// The revision the data plane holds; changes after it are returned.
@@ -38,7 +39,7 @@ pub struct ChangesQuery {
 }
 
 /// A refresh token about to be rotated.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RedeemRefreshRequest {
     /// The API the token belongs to.
@@ -52,7 +53,7 @@ pub struct RedeemRefreshRequest {
 }
 
 /// The outcome of redeeming a refresh token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RedeemOutcome {
     /// First use: the data plane may issue the next token of the family.
@@ -64,7 +65,7 @@ pub enum RedeemOutcome {
 }
 
 /// Answer to [`RedeemRefreshRequest`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RedeemRefreshResponse {
     /// What happened.
@@ -79,7 +80,7 @@ pub struct RedeemRefreshResponse {
 /// (`email_verified`) and that user has no identity of this authority yet, which is then
 /// linked; else, when `auto_create` is set, a new user with the API's default roles, linked;
 /// else [`ResolveOutcome::NotRegistered`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolveUserRequest {
     /// The API signed in to; it must be in the node's region.
@@ -104,7 +105,7 @@ pub struct ResolveUserRequest {
 }
 
 /// What resolving an external identity came to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ResolveOutcome {
     /// The identity belongs to a user, who may sign in.
@@ -116,7 +117,7 @@ pub enum ResolveOutcome {
 }
 
 /// A user as a data plane needs it to issue tokens.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedUser {
     /// The user's identifier, the `sub` of their tokens.
@@ -130,11 +131,12 @@ pub struct ResolvedUser {
     pub roles: Vec<String>,
     /// What the operator keeps about the user.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Answer to [`ResolveUserRequest`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolveUserResponse {
     /// What happened.

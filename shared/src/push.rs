@@ -7,6 +7,7 @@
 //! state of one object, so applying it never depends on what the data plane held before.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::clock::UnixTime;
 use crate::secret::{SecretBytes, SecretDigest};
@@ -16,7 +17,7 @@ use crate::token::PublicKey;
 pub type Revision = i64;
 
 /// A region's whole configuration at one revision.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegionSnapshot {
     /// The revision this snapshot is exact at.
@@ -28,7 +29,7 @@ pub struct RegionSnapshot {
 }
 
 /// The changes to a region after some revision.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeBatch {
     /// The revision a data plane holds after applying the batch.
@@ -38,7 +39,7 @@ pub struct ChangeBatch {
 }
 
 /// One change to a region's configuration.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Change {
     /// An API was created or changed (or moved into the region): its whole new state.
@@ -59,7 +60,7 @@ pub enum Change {
 }
 
 /// A region's settings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegionConfig {
     /// The region's identifier.
@@ -71,7 +72,7 @@ pub struct RegionConfig {
 }
 
 /// Everything a data plane needs to serve one API.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiConfig {
     /// The API's identifier.
@@ -87,20 +88,23 @@ pub struct ApiConfig {
     /// Service accounts and the digests of their secrets.
     pub service_accounts: Vec<ServiceAccountConfig>,
     /// The AES-256-GCM key that seals this API's refresh tokens.
+    #[schema(value_type = String)]
     pub refresh_token_key: SecretBytes,
     /// Static claims added to every access token of the API; never one of
     /// [`crate::token::REGISTERED_CLAIMS`].
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A signing key of an API.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SigningKeyConfig {
     /// The key identifier (`kid`).
     pub kid: String,
     /// The PKCS#8 private key.
+    #[schema(value_type = String)]
     pub private_key: SecretBytes,
     /// The public key.
     pub public_key: PublicKey,
@@ -118,7 +122,7 @@ impl SigningKeyConfig {
 }
 
 /// A service account of an API.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceAccountConfig {
     /// The service account's identifier, the `sub` of its tokens.
@@ -136,12 +140,13 @@ pub struct ServiceAccountConfig {
 }
 
 /// One secret of a service account.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientSecretConfig {
     /// The secret's identifier.
     pub id: String,
     /// SHA-256 digest of the secret.
+    #[schema(value_type = String)]
     pub digest: SecretDigest,
     /// Whether the secret is accepted.
     pub enabled: bool,

@@ -37,7 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
     ),
     responses(
-        (status = 200, description = "The snapshot", body = Value),
+        (status = 200, description = "The snapshot", body = RegionSnapshot),
         (status = 400, description = "A node header is missing", body = ErrorBody),
         (status = 401, description = "Missing or unknown node token", body = ErrorBody),
         (status = 403, description = "The credential belongs to another region", body = ErrorBody),
@@ -63,7 +63,7 @@ async fn get_snapshot(
         ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
     ),
     responses(
-        (status = 200, description = "The changes", body = Value),
+        (status = 200, description = "The changes", body = ChangeBatch),
         (status = 400, description = "A parameter or node header is missing", body = ErrorBody),
         (status = 401, description = "Missing or unknown node token", body = ErrorBody),
         (status = 403, description = "The credential belongs to another region", body = ErrorBody),
@@ -86,14 +86,14 @@ async fn get_changes(
 /// Records the use of a refresh token (`RedeemRefreshRequest` of the shared crate): first use,
 /// reuse (which revokes the family) or a use of a revoked family.
 #[utoipa::path(post, path = "/node/v1/refresh-tokens/redeem", tag = "node",
-    security(("node_token" = [])), request_body = Value,
+    security(("node_token" = [])), request_body = RedeemRefreshRequest,
     params(
         ("restapi-region" = String, Header, description = "The region the data plane serves"),
         ("restapi-node-instance" = String, Header, description = "The data plane process"),
         ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
     ),
     responses(
-        (status = 200, description = "The outcome", body = Value),
+        (status = 200, description = "The outcome", body = RedeemRefreshResponse),
         (status = 400, description = "invalid_body, or a node header is missing", body = ErrorBody),
         (status = 401, description = "Missing or unknown node token", body = ErrorBody),
         (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
@@ -119,14 +119,15 @@ async fn redeem_refresh_token(
 /// user pre-registered with the same verified address, now linked; else, when `autoCreate`, a
 /// new user with the API's default roles; else `notRegistered`. A disabled user is `disabled`.
 #[utoipa::path(post, path = "/node/v1/users/resolve", tag = "node",
-    security(("node_token" = [])), request_body = Value,
+    security(("node_token" = [])), request_body = ResolveUserRequest,
     params(
         ("restapi-region" = String, Header, description = "The region the data plane serves"),
         ("restapi-node-instance" = String, Header, description = "The data plane process"),
         ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
     ),
     responses(
-        (status = 200, description = "The outcome, with the user when signed in", body = Value),
+        (status = 200, description = "The outcome; the user when signed in",
+            body = ResolveUserResponse),
         (status = 400, description = "invalid_body, invalid_field, or a node header is missing",
             body = ErrorBody),
         (status = 401, description = "Missing or unknown node token", body = ErrorBody),

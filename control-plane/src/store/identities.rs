@@ -304,7 +304,12 @@ async fn create_signed_in(
     insert_user(connection, api, &user).await?;
     let identity = new_identity(request, request.email.as_deref(), now);
     insert_identity(connection, &api.id, &user.id, &identity).await?;
-    tracing::info!(api = %api.name, user = %user.id, authority = %request.authority, "user created at first sign-in");
+    tracing::info!(
+        api = %api.name,
+        user = %user.id,
+        authority = %request.authority,
+        "user created at first sign-in"
+    );
     Ok(user)
 }
 

@@ -52,7 +52,8 @@ pub(crate) struct DiscoveryDocument {
     get,
     path = "/{api}/.well-known/openid-configuration",
     tag = "oauth",
-    params(("api" = String, Path, description = "The API's name; on its app host the path is `/api/.well-known/openid-configuration`")),
+    params(("api" = String, Path,
+        description = "The API's name (on its app host: `/api/.well-known/openid-configuration`)")),
     responses((status = 200, description = "OpenID Provider metadata", body = DiscoveryDocument)),
 )]
 pub(crate) fn discovery(call: EndpointCall<'_>) -> Response {
@@ -99,7 +100,8 @@ pub(crate) fn discovery(call: EndpointCall<'_>) -> Response {
     get,
     path = "/{api}/.well-known/jwks.json",
     tag = "oauth",
-    params(("api" = String, Path, description = "The API's name; on its app host the path is `/api/.well-known/jwks.json`")),
+    params(("api" = String, Path,
+        description = "The API's name (on its app host the path is `/api/.well-known/jwks.json`)")),
     responses((status = 200, description = "The API's published keys (RFC 7517)", body = Jwks)),
 )]
 pub(crate) fn jwks(call: EndpointCall<'_>) -> Response {

@@ -139,7 +139,8 @@ pub(crate) struct EndpointCall<'a> {
 }
 
 /// `GET /healthz`: the process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive")))]
 pub(crate) async fn healthz() -> StatusCode {
     StatusCode::OK
 }

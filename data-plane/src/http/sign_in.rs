@@ -41,7 +41,8 @@ pub(crate) struct AuthResponse {
     post,
     path = "/{api}/_auth",
     tag = "restapi",
-    params(("api" = String, Path, description = "The API's name; on its app host the path is `/api/_auth`")),
+    params(("api" = String, Path,
+        description = "The API's name (on its app host the path is `/api/_auth`)")),
     request_body(content = AuthRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Signed in", body = AuthResponse),
@@ -167,7 +168,9 @@ mod tests {
     #[tokio::test]
     async fn auth_endpoint_returns_a_token() {
         let fixture = Fixture::new();
-        let body = json!({"authority": "serviceaccount", "clientId": "cid_billing", "clientSecret": SECRET});
+        let body = json!({
+            "authority": "serviceaccount", "clientId": "cid_billing", "clientSecret": SECRET
+        });
         let answer = fixture.send(json(REGIONAL, "/shop/_auth", body)).await;
 
         assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
@@ -184,7 +187,10 @@ mod tests {
                 json(
                     REGIONAL,
                     path,
-                    json!({"authority": "serviceaccount", "clientId": "cid_billing", "clientSecret": "rcs_wrong"}),
+                    json!({
+                        "authority": "serviceaccount", "clientId": "cid_billing",
+                        "clientSecret": "rcs_wrong"
+                    }),
                 ),
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -193,7 +199,9 @@ mod tests {
                 json(
                     REGIONAL,
                     path,
-                    json!({"authority": "google", "clientId": "cid_billing", "clientSecret": SECRET}),
+                    json!({
+                        "authority": "google", "clientId": "cid_billing", "clientSecret": SECRET
+                    }),
                 ),
                 StatusCode::BAD_REQUEST,
                 "unsupported_authority",

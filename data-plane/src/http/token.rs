@@ -63,17 +63,20 @@ pub(crate) struct TokenResponse {
     post,
     path = "/{api}/_token",
     tag = "oauth",
-    params(("api" = String, Path, description = "The API's name; on its app host the path is `/api/_token`")),
+    params(("api" = String, Path,
+        description = "The API's name (on its app host the path is `/api/_token`)")),
     request_body(content(
         (TokenRequest = "application/x-www-form-urlencoded"),
         (TokenRequest = "application/json"),
     )),
     responses(
         (status = 200, description = "Tokens issued", body = TokenResponse),
-        (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type", body = OAuthErrorBody),
+        (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type",
+            body = OAuthErrorBody),
         (status = 401, description = "invalid_client", body = OAuthErrorBody),
         (status = 413, description = "Body over 64 KiB", body = OAuthErrorBody),
-        (status = 503, description = "temporarily_unavailable: the refresh could not be recorded", body = OAuthErrorBody),
+        (status = 503, description = "temporarily_unavailable: the refresh could not be recorded",
+            body = OAuthErrorBody),
     ),
     security((), ("client_secret_basic" = [])),
 )]
@@ -331,7 +334,9 @@ mod tests {
     #[tokio::test]
     async fn client_credentials_in_a_json_body() {
         let fixture = Fixture::new();
-        let body = json!({"grant_type": "client_credentials", "client_id": "cid_billing", "client_secret": SECRET});
+        let body = json!({
+            "grant_type": "client_credentials", "client_id": "cid_billing", "client_secret": SECRET
+        });
         let answer = fixture.send(json(REGIONAL, TOKEN, body)).await;
 
         assert_eq!(answer.status, StatusCode::OK);

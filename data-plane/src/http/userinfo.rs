@@ -29,10 +29,12 @@ pub(crate) struct UserInfo {
     method(get, post),
     path = "/{api}/_userinfo",
     tag = "oauth",
-    params(("api" = String, Path, description = "The API's name; on its app host the path is `/api/_userinfo`")),
+    params(("api" = String, Path,
+        description = "The API's name (on its app host the path is `/api/_userinfo`)")),
     responses(
         (status = 200, description = "The caller's identity", body = UserInfo),
-        (status = 401, description = "Missing, invalid or expired bearer token (see WWW-Authenticate)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired token (see WWW-Authenticate)",
+            body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
