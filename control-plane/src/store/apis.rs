@@ -276,10 +276,7 @@ impl Store {
             .bind(&api.id)
             .execute(&mut *write.transaction)
             .await?;
-        write
-            .record(&api.region_id, ChangeKind::Api, &api.id)
-            .await?;
-        write.commit(self).await?;
+        write.commit_api_change(self, &api).await?;
         Ok(())
     }
 }

@@ -329,6 +329,17 @@ impl ConfigWrite {
     }
 
     /// Commits, announces the revision to other replicas (PostgreSQL) and wakes long polls.
+    /// Records that `api` changed in its region and commits: the ending of most writes.
+    async fn commit_api_change(
+        mut self,
+        store: &Store,
+        api: &apis::ApiRow,
+    ) -> Result<Revision, StoreError> {
+        self.record(&api.region_id, ChangeKind::Api, &api.id)
+            .await?;
+        self.commit(store).await
+    }
+
     async fn commit(mut self, store: &Store) -> Result<Revision, StoreError> {
         if store.inner.backend == Backend::Postgres {
             // Delivered only if the transaction commits, and in commit order.

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::apis::{ApiRow, api_by_name};
 use super::rows::{flag, roles_from_json, roles_to_json};
-use super::{ChangeKind, ConfigWrite, Store, StoreError};
+use super::{ConfigWrite, Store, StoreError};
 use crate::names;
 
 /// How long a new secret is accepted unless told otherwise: two years.
@@ -188,10 +188,7 @@ impl Store {
         .execute(&mut *write.transaction)
         .await?;
         let secret = insert_secret(&mut write, &id, now + DEFAULT_SECRET_LIFETIME).await?;
-        write
-            .record(&api.region_id, ChangeKind::Api, &api.id)
-            .await?;
-        write.commit(self).await?;
+        write.commit_api_change(self, &api).await?;
 
         let account = ServiceAccount {
             id,
@@ -289,10 +286,7 @@ impl Store {
         .await?;
         let row = account_row(&mut write.transaction, &api, id).await?;
         let account = account_with_secrets(&mut write.transaction, row).await?;
-        write
-            .record(&api.region_id, ChangeKind::Api, &api.id)
-            .await?;
-        write.commit(self).await?;
+        write.commit_api_change(self, &api).await?;
         Ok(account)
     }
 
@@ -310,10 +304,7 @@ impl Store {
             .bind(id)
             .execute(&mut *write.transaction)
             .await?;
-        write
-            .record(&api.region_id, ChangeKind::Api, &api.id)
-            .await?;
-        write.commit(self).await?;
+        write.commit_api_change(self, &api).await?;
         Ok(())
     }
 
@@ -332,10 +323,7 @@ impl Store {
         let api = api_by_name(&mut write.transaction, api_name).await?;
         account_row(&mut write.transaction, &api, account_id).await?;
         let secret = insert_secret(&mut write, account_id, expires_at).await?;
-        write
-            .record(&api.region_id, ChangeKind::Api, &api.id)
-            .await?;
-        write.commit(self).await?;
+        write.commit_api_change(self, &api).await?;
         Ok(secret)
     }
 
@@ -365,10 +353,7 @@ impl Store {
             .bind(&id)
             .execute(&mut *write.transaction)
             .await?;
-        write
-            .record(&api.region_id, ChangeKind::Api, &api.id)
-            .await?;
-        write.commit(self).await?;
+        write.commit_api_change(self, &api).await?;
         Ok(ClientSecret {
             id,
             enabled: enabled != 0,
@@ -393,10 +378,7 @@ impl Store {
             .bind(secret_id)
             .execute(&mut *write.transaction)
             .await?;
-        write
-            .record(&api.region_id, ChangeKind::Api, &api.id)
-            .await?;
-        write.commit(self).await?;
+        write.commit_api_change(self, &api).await?;
         Ok(())
     }
 }

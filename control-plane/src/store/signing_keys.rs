@@ -138,10 +138,7 @@ impl Store {
         .execute(&mut *write.transaction)
         .await?;
         let (kid, public) = insert_key(self, &mut write, &api.id, sign_from).await?;
-        write
-            .record(&api.region_id, ChangeKind::Api, &api.id)
-            .await?;
-        write.commit(self).await?;
+        write.commit_api_change(self, &api).await?;
 
         let state = if sign_from > now {
             SigningKeyState::Pending
