@@ -286,24 +286,9 @@ fn view_at(keys: &[PreparedKey<'_>], now: UnixTime) -> KeyView {
 pub(crate) mod tests {
     use restapi_shared::push::ClientSecretConfig;
     use restapi_shared::secret::{SecretBytes, SecretDigest};
-    use restapi_shared::token::generate_key;
 
     use super::*;
-
-    pub(crate) fn signing_key(
-        kid: &str,
-        sign_from: UnixTime,
-        retire_at: Option<UnixTime>,
-    ) -> SigningKeyConfig {
-        let generated = generate_key().unwrap();
-        SigningKeyConfig {
-            kid: kid.to_owned(),
-            private_key: generated.private_pkcs8,
-            public_key: generated.public,
-            sign_from,
-            retire_at,
-        }
-    }
+    use crate::test_support::signing_key;
 
     pub(crate) fn api(id: &str, name: &str, keys: Vec<SigningKeyConfig>) -> ApiConfig {
         ApiConfig {
