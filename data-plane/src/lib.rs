@@ -192,3 +192,20 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down; finishing requests in flight");
 }
+
+/// Marks a 413 answer `Connection: close`.
+///
+/// A body over the limit is refused before it is read, and its unread rest makes the
+/// connection unusable; without this header a client would send its next request on it and
+/// see the connection drop (RFC 9112 §9.6). Both planes' routers apply it as a response map.
+pub async fn close_after_payload_too_large(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}

@@ -56,6 +56,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { HttpError::NoRoute })
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(
+            restapi_data_plane::close_after_payload_too_large,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()

@@ -77,6 +77,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi_json))
         .fallback(api_request)
         .with_state(state)
+        .layer(axum::middleware::map_response(
+            crate::close_after_payload_too_large,
+        ))
         // Outermost first: the id is set, then seen by the span, then copied to the response.
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
