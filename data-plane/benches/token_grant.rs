@@ -116,6 +116,8 @@ async fn start_data_plane() -> SocketAddr {
             }],
             claims: serde_json::Map::new(),
             refresh_token_key: SecretBytes::new(vec![9; 32]),
+            web: Default::default(),
+            providers: vec![],
         }],
     };
     let settings = serde_json::from_value(json!({

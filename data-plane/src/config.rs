@@ -312,6 +312,8 @@ pub(crate) mod tests {
             }],
             refresh_token_key: SecretBytes::new(vec![7; 32]),
             claims: serde_json::Map::new(),
+            web: Default::default(),
+            providers: vec![],
         }
     }
 

@@ -10,6 +10,7 @@
 
 pub mod bearer;
 pub mod config;
+pub mod cookies;
 pub mod grants;
 mod http;
 pub mod metrics;

@@ -21,6 +21,21 @@ pub enum HostKind {
 /// The base path of every API on its app host.
 pub const APP_BASE: &str = "/api";
 
+/// The path segment of the hosted login page: `/login` on the app host, `/<api>/login` on
+/// the regional host.
+pub const LOGIN_SEGMENT: &str = "login";
+
+/// Which part of the platform a request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// Under the API base: a platform endpoint, or the API's upstream.
+    Api,
+    /// The hosted login page and its callbacks.
+    Login,
+    /// Anything else on the app host: the customer's web app.
+    Web,
+}
+
 /// A request resolved to an API.
 #[derive(Debug)]
 pub struct ApiTarget<'a> {
@@ -30,7 +45,11 @@ pub struct ApiTarget<'a> {
     pub host_kind: HostKind,
     /// The API's base path on this host: `/<api>` or `/api`.
     pub base: &'a str,
-    /// The rest of the path after the base and its slash, such as `_token`.
+    /// Which part of the platform the request is for.
+    pub area: Area,
+    /// For [`Area::Api`], the rest of the path after the base and its slash, such as
+    /// `_token`. For [`Area::Login`], the rest after `login`: empty or `/callback/...`. For
+    /// [`Area::Web`], the whole path.
     pub endpoint_path: &'a str,
 }
 
@@ -51,10 +70,15 @@ pub fn resolve_api<'a>(
         let (name, endpoint_path) = after_slash.split_once('/').unwrap_or((after_slash, ""));
         let api = region.api(name)?;
         let base = &path[..1 + name.len()];
+        let (area, endpoint_path) = match login_rest(endpoint_path) {
+            Some(rest) => (Area::Login, rest),
+            None => (Area::Api, endpoint_path),
+        };
         return Some(ApiTarget {
             api: Arc::clone(api),
             host_kind: HostKind::Regional,
             base,
+            area,
             endpoint_path,
         });
     }
@@ -66,17 +90,27 @@ pub fn resolve_api<'a>(
         Cow::Borrowed(label)
     };
     let api = region.api(&label)?;
-    let rest = path.strip_prefix(APP_BASE)?;
-    let endpoint_path = match rest {
-        "" => "",
-        _ => rest.strip_prefix('/')?,
+    let (area, endpoint_path) = match path.strip_prefix(APP_BASE) {
+        Some("") => (Area::Api, ""),
+        Some(rest) if rest.starts_with('/') => (Area::Api, &rest[1..]),
+        _ => match path.strip_prefix('/').and_then(login_rest) {
+            Some(rest) => (Area::Login, rest),
+            None => (Area::Web, path),
+        },
     };
     Some(ApiTarget {
         api: Arc::clone(api),
         host_kind: HostKind::App,
         base: APP_BASE,
+        area,
         endpoint_path,
     })
+}
+
+/// The rest of `path` (relative to a base, no leading slash) after the `login` segment.
+fn login_rest(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix(LOGIN_SEGMENT)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
 /// The platform endpoints, relative to the API base.
@@ -92,6 +126,10 @@ pub enum Endpoint {
     Jwks,
     /// `GET/POST _userinfo`: the OpenID Connect userinfo endpoint.
     UserInfo,
+    /// `POST _refresh`: a new access cookie from the refresh cookie.
+    Refresh,
+    /// `POST _logout`: ends the browser session.
+    Logout,
 }
 
 impl Endpoint {
@@ -103,6 +141,8 @@ impl Endpoint {
             ".well-known/openid-configuration" => Some(Self::Discovery),
             ".well-known/jwks.json" => Some(Self::Jwks),
             "_userinfo" => Some(Self::UserInfo),
+            "_refresh" => Some(Self::Refresh),
+            "_logout" => Some(Self::Logout),
             _ => None,
         }
     }
@@ -110,7 +150,7 @@ impl Endpoint {
     /// The methods the endpoint answers, for `Allow`.
     pub fn allowed_methods(self) -> &'static str {
         match self {
-            Self::Auth | Self::Token => "POST",
+            Self::Auth | Self::Token | Self::Refresh | Self::Logout => "POST",
             Self::Discovery | Self::Jwks => "GET, HEAD",
             Self::UserInfo => "GET, POST",
         }
@@ -119,7 +159,7 @@ impl Endpoint {
     /// Whether the endpoint answers `method`.
     pub fn allows(self, method: &Method) -> bool {
         match self {
-            Self::Auth | Self::Token => method == Method::POST,
+            Self::Auth | Self::Token | Self::Refresh | Self::Logout => method == Method::POST,
             Self::Discovery | Self::Jwks => method == Method::GET || method == Method::HEAD,
             Self::UserInfo => method == Method::GET || method == Method::POST,
         }
@@ -177,9 +217,60 @@ mod tests {
     }
 
     fn resolve<'a>(host: &str, path: &'a str) -> Option<(HostKind, &'a str, &'a str)> {
+        resolve_area(host, path)
+            .filter(|(_, area, _)| *area != Area::Web)
+            .map(|(kind, _, rest)| {
+                (
+                    kind,
+                    if kind == HostKind::App {
+                        APP_BASE
+                    } else {
+                        "/shop"
+                    },
+                    rest,
+                )
+            })
+    }
+
+    fn resolve_area<'a>(host: &str, path: &'a str) -> Option<(HostKind, Area, &'a str)> {
         let region = region();
         resolve_api(&region, "restapi.localhost", host, path)
-            .map(|target| (target.host_kind, target.base, target.endpoint_path))
+            .map(|target| (target.host_kind, target.area, target.endpoint_path))
+    }
+
+    #[test]
+    fn login_and_web_areas_are_told_apart() {
+        use Area::*;
+        let app = "shop.restapi.localhost";
+        assert_eq!(
+            resolve_area(app, "/login"),
+            Some((HostKind::App, Login, ""))
+        );
+        assert_eq!(
+            resolve_area(app, "/login/callback/idp_1"),
+            Some((HostKind::App, Login, "/callback/idp_1"))
+        );
+        assert_eq!(
+            resolve_area(app, "/loginx"),
+            Some((HostKind::App, Web, "/loginx"))
+        );
+        assert_eq!(resolve_area(app, "/"), Some((HostKind::App, Web, "/")));
+        assert_eq!(
+            resolve_area(app, "/apix/a"),
+            Some((HostKind::App, Web, "/apix/a"))
+        );
+        assert_eq!(
+            resolve_area(app, "/api/login"),
+            Some((HostKind::App, Api, "login"))
+        );
+        assert_eq!(
+            resolve_area("eu.localhost", "/shop/login"),
+            Some((HostKind::Regional, Login, ""))
+        );
+        assert_eq!(
+            resolve_area("eu.localhost", "/shop/products"),
+            Some((HostKind::Regional, Api, "products"))
+        );
     }
 
     #[test]
@@ -211,8 +302,6 @@ mod tests {
             resolve("Shop.Restapi.localhost", "/api/_token"),
             Some((HostKind::App, "/api", "_token"))
         );
-        assert_eq!(resolve("shop.restapi.localhost", "/apix/_token"), None);
-        assert_eq!(resolve("shop.restapi.localhost", "/_token"), None);
         assert_eq!(resolve("blog.restapi.localhost", "/api/_token"), None);
         assert_eq!(resolve("a.shop.restapi.localhost", "/api/_token"), None);
     }

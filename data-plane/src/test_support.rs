@@ -15,7 +15,7 @@ use restapi_shared::node::{
 };
 use restapi_shared::push::{
     ApiConfig, ClientSecretConfig, RegionConfig, RegionSnapshot, ServiceAccountConfig,
-    SigningKeyConfig,
+    SigningKeyConfig, WebConfig,
 };
 use restapi_shared::refresh::RefreshClaims;
 use restapi_shared::secret::{SecretBytes, SecretDigest, SecretString};
@@ -231,6 +231,8 @@ pub(crate) fn api(
         service_accounts,
         refresh_token_key: SecretBytes::new(sealing_key_bytes(id).to_vec()),
         claims: serde_json::Map::new(),
+        web: WebConfig::default(),
+        providers: vec![],
     }
 }
 

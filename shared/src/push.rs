@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::UnixTime;
-use crate::secret::{SecretBytes, SecretDigest};
+use crate::secret::{SecretBytes, SecretDigest, SecretString};
 use crate::token::PublicKey;
 
 /// A configuration revision: monotonically increasing across the whole platform.
@@ -95,6 +95,176 @@ pub struct ApiConfig {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// How browsers and apps reach the customer's backend and web app through the data plane.
+    #[serde(default)]
+    pub web: WebConfig,
+    /// The identity providers of the hosted login page, enabled or not.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// How requests that are not platform endpoints are authorised and forwarded, and how the
+/// hosted login page looks and where it may return to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebConfig {
+    /// Base URL of the customer's backend: `/api/<path>` on the app host and `/<api>/<path>`
+    /// on the regional host are forwarded to `<upstream>/<path>`. `None`: such paths are 404.
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// Base URL of the customer's web app: requests on the app host outside `/api`, `/login`
+    /// and the platform's own paths are forwarded there with their path unchanged.
+    #[serde(default)]
+    pub web_upstream: Option<String>,
+    /// Who may call which part of the upstream. No matching rule: refused.
+    #[serde(default)]
+    pub access_rules: Vec<AccessRule>,
+    /// Origins (`https://app.example.com`) allowed to call the API from a browser.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Origins the login page may return the browser to with `?redirect=`, besides the host it
+    /// is served on.
+    #[serde(default)]
+    pub redirect_origins: Vec<String>,
+    /// How the hosted login page looks.
+    #[serde(default)]
+    pub branding: Branding,
+}
+
+/// One access rule: callers holding `role` may use `methods` on paths under `path`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessRule {
+    /// A role of the API, or a built-in role: `_EVERYONE` (anyone, signed in or not),
+    /// `_AUTHENTICATED_USER` (any signed-in caller) or `_CREATOR` (any signed-in caller; the
+    /// upstream checks ownership of the record).
+    #[schema(example = "reader")]
+    pub role: String,
+    /// Uppercase HTTP methods, or `["*"]` for all.
+    #[schema(example = json!(["GET", "HEAD"]))]
+    pub methods: Vec<String>,
+    /// A path prefix relative to the API base, matched whole segments at a time: `/products`
+    /// matches `/products` and `/products/7`, not `/productsx`. `/` matches everything.
+    #[schema(example = "/products")]
+    pub path: String,
+}
+
+/// The look of the hosted login page; absent values take the platform's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Branding {
+    /// The name shown on the page; the API's name when absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// An `https` URL of a logo image.
+    #[serde(default)]
+    pub logo_url: Option<String>,
+    /// Colour of buttons and links, `#rrggbb`.
+    #[serde(default)]
+    pub primary_color: Option<String>,
+    /// Colour of the page behind the sign-in card, `#rrggbb`.
+    #[serde(default)]
+    pub background_color: Option<String>,
+}
+
+/// The kinds of identity provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Microsoft Entra ID: personal and work accounts, or one organisation's tenant.
+    Microsoft,
+    /// Google accounts.
+    Google,
+    /// Sign in with Apple.
+    Apple,
+    /// Facebook Login (OAuth 2.0 and the Graph API).
+    Facebook,
+    /// Any OpenID Connect provider with discovery.
+    Oidc,
+    /// Vipps Login (OpenID Connect with its userinfo endpoint).
+    Vipps,
+}
+
+impl ProviderKind {
+    /// The kind as written in the admin API and as the `authority` of linked identities.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Microsoft => "microsoft",
+            Self::Google => "google",
+            Self::Apple => "apple",
+            Self::Facebook => "facebook",
+            Self::Oidc => "oidc",
+            Self::Vipps => "vipps",
+        }
+    }
+}
+
+/// An identity provider of an API, with its secrets: pushed only to the API's region.
+///
+/// Endpoints are resolved by the data plane: an explicit endpoint here wins, else the one
+/// from the discovery document of `issuer`, else the kind's well-known default. The control
+/// plane fills `issuer` for every kind that has one (Microsoft's from `tenant`), so the data
+/// plane never guesses.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderConfig {
+    /// Identifier (`idp_...`), part of the callback URL.
+    pub id: String,
+    /// Which provider this is.
+    pub kind: ProviderKind,
+    /// The label of its button on the login page.
+    pub display_name: String,
+    /// Whether the login page offers it.
+    pub enabled: bool,
+    /// Whether a first sign-in creates a user that does not exist yet.
+    pub auto_create: bool,
+    /// The client id registered at the provider (Apple: the Services ID).
+    pub client_id: String,
+    /// The client secret registered at the provider; Apple has none (see `private_key`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<SecretString>,
+    /// Scopes asked for; the kind's defaults when empty.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The issuer, whose discovery document names the endpoints. Microsoft's may contain
+    /// `{tenantid}`, checked against the token's `tid`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Microsoft: `common`, `organizations`, `consumers` or one tenant id.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Apple: the team id, issuer of the client secrets we mint.
+    #[serde(default)]
+    pub team_id: Option<String>,
+    /// Apple: the id of the private key.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// Apple: the PKCS#8 PEM private key (P-256) that signs the minted client secrets.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub private_key: Option<SecretString>,
+    /// Overrides of the provider's endpoints.
+    #[serde(default)]
+    pub endpoints: ProviderEndpoints,
+}
+
+/// Endpoints of an identity provider that override discovery and the kind's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderEndpoints {
+    /// The authorization endpoint the browser is sent to.
+    #[serde(default)]
+    pub authorization: Option<String>,
+    /// The token endpoint the code is exchanged at.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The userinfo endpoint (Facebook: the Graph API's `/me`).
+    #[serde(default)]
+    pub userinfo: Option<String>,
+    /// The JWKS that signs ID tokens.
+    #[serde(default)]
+    pub jwks: Option<String>,
 }
 
 /// A signing key of an API.

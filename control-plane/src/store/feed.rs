@@ -5,7 +5,7 @@
 //! together with the head. Applying it brings the data plane to exactly the head revision.
 
 use restapi_shared::clock::UnixTime;
-use restapi_shared::push::{ApiConfig, Change, ChangeBatch, RegionSnapshot, Revision};
+use restapi_shared::push::{ApiConfig, Change, ChangeBatch, RegionSnapshot, Revision, WebConfig};
 use sqlx::AnyConnection;
 
 use super::apis::{ApiRow, api_by_id, refresh_key_context};
@@ -141,6 +141,9 @@ impl Store {
             service_accounts,
             refresh_token_key,
             claims: api.claims,
+            // TODO(#3): load the API's web settings and providers.
+            web: WebConfig::default(),
+            providers: vec![],
         })
     }
 }

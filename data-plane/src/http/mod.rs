@@ -5,7 +5,10 @@
 //! Handlers are thin: they unpack the request, call one domain function and map its result.
 
 mod body;
+mod gateway;
+mod login;
 pub(crate) mod metadata;
+mod session;
 pub(crate) mod sign_in;
 pub(crate) mod token;
 pub(crate) mod userinfo;
@@ -34,7 +37,7 @@ use crate::bearer::BearerVerifier;
 use crate::config::{ApiState, ConfigStore};
 use crate::metrics::{self, Metrics};
 use crate::node_client::NodeClient;
-use crate::routing::{self, Endpoint};
+use crate::routing::{self, Area, Endpoint};
 use crate::settings::PublicScheme;
 
 pub(crate) use metadata::DiscoveryDocument;
@@ -107,27 +110,33 @@ async fn api_request(State(state): State<Arc<AppState>>, request: Request) -> Re
         );
     };
 
-    let Some(endpoint) = Endpoint::at(target.endpoint_path) else {
-        // TODO(#3): forward everything else to the API's upstream once upstreams exist.
-        return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
-    };
-    if !endpoint.allows(&parts.method) {
-        return method_not_allowed(endpoint);
-    }
-
     let call = EndpointCall {
         state: &state,
         api: &target.api,
         issuer: routing::issuer(state.public_scheme.as_str(), host, target.base),
         now: state.clock.now(),
         parts: &parts,
+        target: &target,
     };
+    let endpoint = match target.area {
+        Area::Login => return login::login(call, body).await,
+        Area::Web => return gateway::forward_web(call, body).await,
+        Area::Api => match Endpoint::at(target.endpoint_path) {
+            Some(endpoint) => endpoint,
+            None => return gateway::forward_api(call, body).await,
+        },
+    };
+    if !endpoint.allows(&parts.method) {
+        return method_not_allowed(endpoint);
+    }
     match endpoint {
         Endpoint::Token => token::token(call, body).await,
         Endpoint::Auth => sign_in::auth(call, body).await,
         Endpoint::Discovery => metadata::discovery(call),
         Endpoint::Jwks => metadata::jwks(call),
         Endpoint::UserInfo => userinfo::userinfo(call),
+        Endpoint::Refresh => session::refresh(call, body).await,
+        Endpoint::Logout => session::logout(call, body).await,
     }
 }
 
@@ -139,6 +148,8 @@ pub(crate) struct EndpointCall<'a> {
     issuer: String,
     now: restapi_shared::clock::UnixTime,
     parts: &'a Parts,
+    /// Where the request landed: host kind, base, area and the rest of the path.
+    target: &'a routing::ApiTarget<'a>,
 }
 
 /// `GET /healthz`: the process is alive.
