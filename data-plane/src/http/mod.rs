@@ -5,6 +5,7 @@
 //! Handlers are thin: they unpack the request, call one domain function and map its result.
 
 mod body;
+pub(crate) mod csrf;
 mod gateway;
 mod login;
 pub(crate) mod metadata;
