@@ -18,22 +18,31 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use restapi_shared::clock::UnixTime;
 use restapi_shared::push::ProviderConfig;
 use restapi_shared::secret::{SecretDigest, SecretString};
-use ring::rand::SecureRandom;
+use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::ExternalIdentity;
+use super::{ExternalIdentity, IdentitySource, LoginError, Preset};
+
+/// Apple: the generic flow with a minted client secret, the answer posted back, the identity
+/// from the ID token and the name from the first authorisation's form.
+pub(super) const PRESET: Preset = Preset {
+    // Apple requires the form POST whenever the name or email scope is asked for.
+    authorize_params: |_| vec![("response_mode", "form_post".to_owned())],
+    default_scopes: DEFAULT_SCOPES,
+    client_secret: minted_client_secret,
+    id_token_identity: Some(id_token_identity),
+    callback_name: Some(name_from_user_field),
+    identity_source: IdentitySource::IdToken,
+    ..super::GENERIC
+};
 
 /// Apple's issuer, and the audience of the client secrets Apple accepts.
-pub(super) const APPLE_ISSUER: &str = "https://appleid.apple.com";
+const APPLE_ISSUER: &str = "https://appleid.apple.com";
 
 /// Scopes asked for when the provider names none: Apple knows only these two (and `openid`).
-pub(super) const DEFAULT_SCOPES: &[&str] = &["openid", "name", "email"];
-
-/// Extra parameters of the authorization request. Apple requires the form POST whenever the
-/// name or email scope is asked for, and then the callback arrives as a POST.
-pub(super) const AUTHORIZATION_PARAMETERS: &[(&str, &str)] = &[("response_mode", "form_post")];
+const DEFAULT_SCOPES: &[&str] = &["openid", "name", "email"];
 
 /// How long a minted client secret is valid. Apple accepts up to six months; a month bounds
 /// what a leaked secret is worth while minting rarely.
@@ -45,7 +54,7 @@ const RENEW_BEFORE_EXPIRY: i64 = 24 * 60 * 60;
 
 /// What can go wrong with the Apple-specific parts of a sign-in.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum AppleError {
+enum AppleError {
     /// The provider lacks a setting Apple needs (team id, key id or private key).
     #[error("the Apple provider has no {0}")]
     MissingSetting(&'static str),
@@ -75,10 +84,25 @@ struct Minted {
     expires_at: UnixTime,
 }
 
+/// The preset's client secret: the cached or a freshly minted one.
+fn minted_client_secret(
+    provider: &ProviderConfig,
+    now: UnixTime,
+    secrets: &ClientSecrets,
+) -> Result<Option<SecretString>, LoginError> {
+    match secrets.client_secret(provider, now, &SystemRandom::new()) {
+        Ok(secret) => Ok(Some(secret)),
+        Err(error) => {
+            tracing::warn!(provider = %provider.id, %error, "no Apple client secret");
+            Err(LoginError::Misconfigured("the Apple client secret cannot be made"))
+        }
+    }
+}
+
 impl ClientSecrets {
     /// The client secret to present for `provider` at `now`: the cached one while it has more
     /// than a day left and the provider's settings are unchanged, else a freshly minted one.
-    pub(super) fn client_secret(
+    fn client_secret(
         &self,
         provider: &ProviderConfig,
         now: UnixTime,
@@ -193,16 +217,18 @@ fn settings_digest(provider: &ProviderConfig) -> SecretDigest {
     SecretDigest::of(&settings.to_string())
 }
 
-/// The identity of an Apple sign-in, from the verified ID token's claims and the `user` field
-/// of the callback form, which Apple sends only on the first authorisation.
+/// The preset's identity: see [`identity`].
+fn id_token_identity(claims: &Value) -> Result<ExternalIdentity, LoginError> {
+    let claims = claims.as_object().ok_or(LoginError::IdTokenInvalid("claims not an object"))?;
+    identity(claims).map_err(|_| LoginError::IdTokenInvalid("Apple ID token without subject"))
+}
+
+/// The identity of an Apple sign-in from the verified ID token's claims; the name is added from
+/// the callback form by [`name_from_user_field`].
 ///
 /// Apple's `email_verified` is a boolean in current tokens and the string `"true"` in older
-/// ones; both are read. The form's `user` field is not signed, so only the name is taken from
-/// it: the code that arrives with it is what proves the sign-in.
-pub(super) fn identity(
-    claims: &Map<String, Value>,
-    user_field: Option<&str>,
-) -> Result<ExternalIdentity, AppleError> {
+/// ones; both are read.
+fn identity(claims: &Map<String, Value>) -> Result<ExternalIdentity, AppleError> {
     let subject = claims
         .get("sub")
         .and_then(Value::as_str)
@@ -218,7 +244,7 @@ pub(super) fn identity(
         subject: subject.to_owned(),
         email,
         email_verified,
-        name: user_field.and_then(name_from_user_field),
+        name: None,
     })
 }
 
@@ -247,8 +273,10 @@ struct UserName {
     last_name: Option<String>,
 }
 
-/// The full name in the `user` field, `None` when it is absent, empty or not Apple's JSON (a
-/// missing name must not stop the sign-in).
+/// The full name in the `user` field of the callback form, which Apple sends only on a user's
+/// first authorisation of the app; `None` when it is empty or not Apple's JSON (a missing name
+/// must not stop the sign-in). The field is not signed, so only the name is taken from it, never
+/// the email: the code that arrives with it is what proves the sign-in.
 fn name_from_user_field(user_field: &str) -> Option<String> {
     let user: UserField = serde_json::from_str(user_field).ok()?;
     let name = user.name?;
@@ -420,7 +448,7 @@ mod tests {
     }
 
     #[test]
-    fn name_comes_from_the_first_authorisations_user_field() {
+    fn identity_from_the_id_token_and_name_from_the_user_field() {
         let claims = serde_json::json!({
             "sub": "001234.abcdef",
             "email": "x7@privaterelay.appleid.com",
@@ -429,14 +457,12 @@ mod tests {
         });
         let user = r#"{"name":{"firstName":"Ada","lastName":"Lovelace"},"email":"ignored@x.y"}"#;
 
-        let first = identity(claims.as_object().unwrap(), Some(user)).unwrap();
-        assert_eq!(first.subject, "001234.abcdef");
-        assert_eq!(first.name.as_deref(), Some("Ada Lovelace"));
-        assert_eq!(first.email.as_deref(), Some("x7@privaterelay.appleid.com"));
-        assert!(first.email_verified);
-
-        let later = identity(claims.as_object().unwrap(), None).unwrap();
-        assert_eq!(later.name, None);
+        let identity = identity(claims.as_object().unwrap()).unwrap();
+        assert_eq!(identity.subject, "001234.abcdef");
+        assert_eq!(identity.email.as_deref(), Some("x7@privaterelay.appleid.com"));
+        assert!(identity.email_verified);
+        assert_eq!(identity.name, None);
+        assert_eq!(name_from_user_field(user).as_deref(), Some("Ada Lovelace"));
     }
 
     #[test]
@@ -471,10 +497,10 @@ mod tests {
             ),
         ];
         for (claims, verified) in cases {
-            let identity = identity(claims.as_object().unwrap(), None).unwrap();
+            let identity = identity(claims.as_object().unwrap()).unwrap();
             assert_eq!(identity.email_verified, verified, "{claims}");
         }
         let no_subject = serde_json::json!({"email": "a@b.c"});
-        assert!(identity(no_subject.as_object().unwrap(), None).is_err());
+        assert!(identity(no_subject.as_object().unwrap()).is_err());
     }
 }

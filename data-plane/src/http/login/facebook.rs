@@ -11,71 +11,83 @@ use restapi_shared::secret::SecretString;
 use ring::hmac;
 use serde::Deserialize;
 
-use super::ExternalIdentity;
+use super::{ExternalIdentity, IdentitySource, LoginError, Preset};
+
+/// Facebook: no OpenID Connect; the code flow ends at the Graph API (see [`sign_in`]).
+pub(super) const PRESET: Preset = Preset {
+    default_scopes: DEFAULT_SCOPES,
+    identity_source: IdentitySource::GraphApi,
+    ..super::GENERIC
+};
 
 /// Scopes asked for when the provider names none.
-pub(super) const DEFAULT_SCOPES: &[&str] = &["email", "public_profile"];
+const DEFAULT_SCOPES: &[&str] = &["email", "public_profile"];
 
 /// The fields of `/me` a sign-in reads.
 const ME_FIELDS: &str = "id,name,email";
 
 /// Largest answer read from Facebook; its token and `/me` answers are a few hundred bytes.
-pub(super) const RESPONSE_LIMIT: usize = 64 * 1024;
+const RESPONSE_LIMIT: usize = 64 * 1024;
 
 /// What can go wrong while asking Facebook who signed in.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum FacebookError {
-    /// The provider lacks a setting the flow needs.
-    #[error("the Facebook provider has no {0}")]
-    MissingSetting(&'static str),
+enum FacebookError {
     /// Facebook could not be reached, or its answer could not be read.
     #[error("Facebook could not be reached: {0}")]
     Unreachable(#[source] reqwest::Error),
     /// Facebook answered with an error (a bad code, a wrong app secret, a bad proof); the text
     /// is Facebook's and goes only to the log.
     #[error("Facebook refused the {step} with status {status}: {message}")]
-    Refused {
-        step: &'static str,
-        status: u16,
-        message: String,
-    },
+    Refused { step: &'static str, status: u16, message: String },
     /// The answer is not the JSON Facebook documents.
     #[error("Facebook's answer to the {0} is not the documented JSON")]
     BadResponse(&'static str),
 }
 
+/// The request a sign-in ends with: where to exchange the code and where `/me` is.
+pub(super) struct GraphSignIn<'a> {
+    pub provider: &'a ProviderConfig,
+    /// `oauth/access_token`.
+    pub token_endpoint: &'a str,
+    /// The Graph API's `/me`.
+    pub me_endpoint: Option<&'a str>,
+    /// The `redirect_uri` of the dialog, sent again with the code.
+    pub redirect_uri: &'a str,
+    /// The PKCE verifier of the challenge sent to the dialog (RFC 7636 §4.5).
+    pub code_verifier: &'a str,
+}
+
 /// Exchanges the authorization `code` for an access token and reads the identity from `/me`.
 pub(super) async fn sign_in(
     http: &reqwest::Client,
-    provider: &ProviderConfig,
-    redirect_uri: &str,
+    request: GraphSignIn<'_>,
     code: &str,
-) -> Result<ExternalIdentity, FacebookError> {
-    let app_secret = provider
-        .client_secret
-        .as_ref()
-        .ok_or(FacebookError::MissingSetting("app secret"))?;
-    let token_endpoint = provider
-        .endpoints
-        .token
-        .as_deref()
-        .ok_or(FacebookError::MissingSetting("token URL"))?;
-    let me_endpoint = provider
-        .endpoints
-        .userinfo
-        .as_deref()
-        .ok_or(FacebookError::MissingSetting("/me URL"))?;
+) -> Result<ExternalIdentity, LoginError> {
+    let provider = request.provider;
+    let app_secret =
+        provider.client_secret.as_ref().ok_or(LoginError::Misconfigured("no app secret"))?;
+    let me_endpoint = request.me_endpoint.ok_or(LoginError::Misconfigured("no /me endpoint"))?;
+    let me_url = reqwest::Url::parse(me_endpoint)
+        .map_err(|_| LoginError::Misconfigured("the /me endpoint is not a URL"))?;
 
-    let access_token = exchange_code(
-        http,
-        token_endpoint,
-        &provider.client_id,
-        app_secret,
-        redirect_uri,
-        code,
-    )
-    .await?;
-    fetch_identity(http, me_endpoint, app_secret, &access_token).await
+    let access_token = exchange_code(http, &request, app_secret, code).await.map_err(|error| {
+        tracing::info!(provider = %provider.id, %error, "Facebook code exchange failed");
+        match error {
+            FacebookError::Refused { .. } => LoginError::CodeRefused,
+            FacebookError::Unreachable(_) | FacebookError::BadResponse(_) => {
+                LoginError::ProviderUnreachable
+            }
+        }
+    })?;
+    fetch_identity(http, me_url, app_secret, &access_token).await.map_err(|error| {
+        tracing::info!(provider = %provider.id, %error, "Facebook profile request failed");
+        match error {
+            FacebookError::Refused { .. } => LoginError::IdTokenInvalid("Graph API refused /me"),
+            FacebookError::Unreachable(_) | FacebookError::BadResponse(_) => {
+                LoginError::ProviderUnreachable
+            }
+        }
+    })
 }
 
 /// `oauth/access_token`: the code, our app id and secret, and the redirect URI used in the
@@ -83,22 +95,21 @@ pub(super) async fn sign_in(
 /// app secret stays out of URLs and their logs.
 async fn exchange_code(
     http: &reqwest::Client,
-    token_endpoint: &str,
-    client_id: &str,
+    request: &GraphSignIn<'_>,
     app_secret: &SecretString,
-    redirect_uri: &str,
     code: &str,
 ) -> Result<SecretString, FacebookError> {
     const STEP: &str = "code exchange";
     let form = [
-        ("client_id", client_id),
+        ("client_id", request.provider.client_id.as_str()),
         ("client_secret", app_secret.expose()),
-        ("redirect_uri", redirect_uri),
+        ("redirect_uri", request.redirect_uri),
         ("code", code),
+        ("code_verifier", request.code_verifier),
     ];
     let body = serde_urlencoded::to_string(form).map_err(|_| FacebookError::BadResponse(STEP))?;
     let request = http
-        .post(token_endpoint)
+        .post(request.token_endpoint)
         .header(
             reqwest::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
@@ -120,13 +131,11 @@ async fn exchange_code(
 /// `GET /me?fields=id,name,email&appsecret_proof=…` with the access token as a bearer token.
 async fn fetch_identity(
     http: &reqwest::Client,
-    me_endpoint: &str,
+    mut url: reqwest::Url,
     app_secret: &SecretString,
     access_token: &SecretString,
 ) -> Result<ExternalIdentity, FacebookError> {
     const STEP: &str = "profile request";
-    let mut url = reqwest::Url::parse(me_endpoint)
-        .map_err(|_| FacebookError::MissingSetting("valid /me URL"))?;
     url.query_pairs_mut()
         .append_pair("fields", ME_FIELDS)
         .append_pair(
@@ -143,7 +152,7 @@ async fn fetch_identity(
 }
 
 /// Graph API "Securing Requests": hex HMAC-SHA256 of the access token, keyed with the secret.
-pub(super) fn appsecret_proof(app_secret: &SecretString, access_token: &SecretString) -> String {
+fn appsecret_proof(app_secret: &SecretString, access_token: &SecretString) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, app_secret.expose().as_bytes());
     hex::encode(hmac::sign(&key, access_token.expose().as_bytes()).as_ref())
 }
@@ -176,7 +185,7 @@ async fn call<T: serde::de::DeserializeOwned>(
 }
 
 /// The body of `response`, or `None` when it is longer than `limit` bytes.
-pub(super) async fn read_limited(
+async fn read_limited(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Option<Vec<u8>>, reqwest::Error> {

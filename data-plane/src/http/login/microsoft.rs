@@ -11,22 +11,30 @@
 //! new registration would orphan every user; `oid` identifies the account across the apps of a
 //! tenant, and Microsoft recommends pairing it with `tid` as the stable key.
 
+use restapi_shared::push::ProviderConfig;
 use serde_json::{Map, Value};
 
-use super::ExternalIdentity;
+use super::{ExternalIdentity, IdentitySource, LoginError, Preset};
+
+/// Microsoft: the generic flow (whose default scopes include `profile`, which brings `oid` and
+/// `name`), with the tenant-aware issuer check and the identity read from the ID token alone.
+/// Microsoft's userinfo speaks of the pairwise `sub`, so it is not asked.
+pub(super) const PRESET: Preset = Preset {
+    issuer_check: Some(issuer_accepted),
+    id_token_identity: Some(id_token_identity),
+    identity_source: IdentitySource::IdToken,
+    ..super::GENERIC
+};
 
 /// The tenant of personal Microsoft accounts (outlook.com, hotmail.com, Xbox...).
-pub(super) const CONSUMERS_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
-
-/// Scopes asked for when the provider names none; `profile` brings `oid` and `name`.
-pub(super) const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email"];
+const CONSUMERS_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 /// The placeholder of the multi-tenant issuer.
 const TENANT_PLACEHOLDER: &str = "{tenantid}";
 
 /// Why a Microsoft ID token is refused after its signature checked out.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum MicrosoftError {
+enum MicrosoftError {
     /// A claim the check needs (`iss`, `tid`, `oid`) is missing or not a tenant or object id.
     #[error("the Microsoft ID token has no valid `{0}` claim")]
     MissingClaim(&'static str),
@@ -38,12 +46,34 @@ pub(super) enum MicrosoftError {
     WrongTenant,
 }
 
+/// The preset's issuer check: `issuer` is the discovery document's (else the configured one).
+fn issuer_accepted(provider: &ProviderConfig, issuer: &str, claims: &Value) -> bool {
+    let Some(claims) = claims.as_object() else {
+        return false;
+    };
+    match check_issuer(issuer, provider.tenant.as_deref(), claims) {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::info!(provider = %provider.id, %error, "Microsoft ID token refused");
+            false
+        }
+    }
+}
+
+/// The preset's identity: see [`identity`].
+fn id_token_identity(claims: &Value) -> Result<ExternalIdentity, LoginError> {
+    let claims = claims.as_object().ok_or(LoginError::IdTokenInvalid("claims not an object"))?;
+    identity(claims).map_err(|error| {
+        tracing::info!(%error, "Microsoft ID token names nobody");
+        LoginError::IdTokenInvalid("Microsoft ID token without tid or oid")
+    })
+}
+
 /// Checks the issuer and tenant of a verified Microsoft ID token.
 ///
-/// `issuer` is the one from the discovery document (or the configured one): a template with
-/// `{tenantid}` for `common`, `organizations` and `consumers`, or one tenant's issuer.
-/// `tenant` is the provider's setting.
-pub(super) fn check_issuer(
+/// `issuer` is a template with `{tenantid}` for `common`, `organizations` and `consumers`, or
+/// one tenant's issuer. `tenant` is the provider's setting.
+fn check_issuer(
     issuer: &str,
     tenant: Option<&str>,
     claims: &Map<String, Value>,
@@ -88,7 +118,7 @@ fn tenant_accepts(tenant: Option<&str>, tid: &str) -> bool {
 /// verify `email`: it counts as verified only when the optional claims say so, `xms_edov`
 /// (the email's domain is verified by the tenant) or a `verified_primary_email` /
 /// `verified_secondary_email` list that holds it.
-pub(super) fn identity(claims: &Map<String, Value>) -> Result<ExternalIdentity, MicrosoftError> {
+fn identity(claims: &Map<String, Value>) -> Result<ExternalIdentity, MicrosoftError> {
     let tid = string_claim(claims, "tid")
         .filter(|tid| is_guid(tid))
         .ok_or(MicrosoftError::MissingClaim("tid"))?;
