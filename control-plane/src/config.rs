@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use figment::Figment;
 use figment::providers::Env;
+use restapi_data_plane::settings::PublicScheme;
 use restapi_shared::secret::SecretString;
 use restapi_shared::telemetry::LogFormat;
 use serde::Deserialize;
@@ -22,6 +23,8 @@ pub const KEYS: &[&str] = &[
     "master_key",
     "signing_key_publish_delay_seconds",
     "change_log_retention_seconds",
+    "app_domain",
+    "public_scheme",
     "log_format",
 ];
 
@@ -54,6 +57,12 @@ pub struct Settings {
     pub signing_key_publish_delay_seconds: u64,
     /// How long the change log reaches back; older data planes take a new snapshot.
     pub change_log_retention_seconds: u64,
+    /// Domain under which every API has its app host `<api>.<app_domain>`: the data planes'
+    /// setting of the same name, needed here for the callback URLs shown to operators.
+    pub app_domain: String,
+    /// Scheme clients use to reach the data planes (`https`, or `http` on loopback): the data
+    /// planes' setting of the same name.
+    pub public_scheme: PublicScheme,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
 }
@@ -68,6 +77,8 @@ impl Default for Settings {
             master_key: None,
             signing_key_publish_delay_seconds: 300,
             change_log_retention_seconds: 7 * 24 * 3600,
+            app_domain: "restapi.cloud".to_owned(),
+            public_scheme: PublicScheme::Https,
             log_format: LogFormat::Text,
         }
     }
@@ -136,7 +147,19 @@ impl Settings {
                 reason: "must be at least 60".to_owned(),
             });
         }
+        crate::names::check_host(&self.app_domain).map_err(|_| ConfigError::Field {
+            field: "app_domain",
+            reason: "must be a lowercase domain name such as 'restapi.cloud'".to_owned(),
+        })?;
         Ok(())
+    }
+
+    /// The public hosts' scheme and app domain, from which callback URLs are made.
+    pub fn login_urls(&self) -> crate::store::LoginUrls {
+        crate::store::LoginUrls {
+            scheme: self.public_scheme.as_str().to_owned(),
+            app_domain: self.app_domain.clone(),
+        }
     }
 
     /// The database to connect to: the configured URL, or the SQLite file in `data_dir`.
@@ -182,6 +205,23 @@ mod tests {
         assert!(error.to_string().contains("admin_token"));
         let error = settings_from(&[("database_url", "mysql://x")]).unwrap_err();
         assert!(error.to_string().contains("database_url"));
+    }
+
+    #[test]
+    fn app_domain_and_scheme_match_the_data_plane() {
+        let settings = settings_from(&[]).unwrap();
+        let data_plane = restapi_data_plane::Settings::default();
+        assert_eq!(settings.app_domain, data_plane.app_domain);
+        assert_eq!(settings.public_scheme, data_plane.public_scheme);
+
+        let settings =
+            settings_from(&[("app_domain", "apps.test"), ("public_scheme", "http")]).unwrap();
+        assert_eq!(settings.login_urls().scheme, "http");
+        assert_eq!(settings.login_urls().app_domain, "apps.test");
+        let error = settings_from(&[("app_domain", "-x.cloud")]).unwrap_err();
+        assert!(error.to_string().contains("app_domain"), "{error}");
+        let error = settings_from(&[("public_scheme", "ftp")]).unwrap_err();
+        assert!(error.to_string().contains("public_scheme"), "{error}");
     }
 
     #[test]

@@ -35,6 +35,13 @@ pub async fn run(config: Option<PathBuf>) -> Result<(), String> {
         restapi_data_plane::settings::SECRET_KEYS,
     );
     let figment = layered(config.as_deref(), &known, &secrets).map_err(|e| e.to_string())?;
+    // Both planes read the app domain and scheme (the control plane for callback URLs), so
+    // dev mode's defaults go under the user's settings once, for both.
+    let figment = Figment::new()
+        .merge(Serialized::defaults(
+            json!({ "app_domain": DEV_APP_DOMAIN, "public_scheme": "http" }),
+        ))
+        .merge(figment);
     let mut settings = Settings::from_figment(&figment).map_err(|e| e.to_string())?;
     restapi_shared::telemetry::init(settings.log_format);
     if settings.master_key.is_none() {
@@ -58,11 +65,7 @@ pub async fn run(config: Option<PathBuf>) -> Result<(), String> {
 
     // The data plane takes the user's settings where given, dev defaults otherwise, and always
     // this control plane, region and credential.
-    let data_settings: restapi_data_plane::Settings = Figment::new()
-        .merge(Serialized::defaults(
-            json!({ "app_domain": DEV_APP_DOMAIN, "public_scheme": "http" }),
-        ))
-        .merge(figment)
+    let data_settings: restapi_data_plane::Settings = figment
         .merge(Serialized::globals(json!({
             "control_plane_url": format!("http://{control_address}"),
             "region": DEV_REGION,

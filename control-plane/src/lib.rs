@@ -109,6 +109,7 @@ impl ControlPlane {
             signing_key_publish_delay: i64::try_from(settings.signing_key_publish_delay_seconds)
                 .unwrap_or(i64::MAX),
             metrics: metrics::Metrics::new(),
+            login_urls: settings.login_urls(),
         };
         Ok(ControlPlane {
             state,

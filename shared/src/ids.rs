@@ -30,6 +30,8 @@ pub const CLIENT_ID: &str = "cid";
 pub const REFRESH_FAMILY: &str = "fam";
 /// Prefix of token identifiers (`jti`).
 pub const TOKEN: &str = "tok";
+/// Prefix of identity provider identifiers.
+pub const IDENTITY_PROVIDER: &str = "idp";
 
 /// Prefix of client secrets.
 pub const CLIENT_SECRET_VALUE: &str = "rcs";

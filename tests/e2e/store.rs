@@ -40,6 +40,7 @@ async fn api(store: &Store, name: &str, region: &str) -> String {
         roles: vec!["reader".to_owned(), "writer".to_owned()],
         default_roles: vec!["reader".to_owned()],
         claims: Default::default(),
+        ..NewApi::default()
     };
     store.create_api(&new, NOW).await.unwrap().id
 }

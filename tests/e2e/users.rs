@@ -48,6 +48,7 @@ async fn shop(database: &TestDatabase) -> (Store, String, String, String) {
         roles: vec!["reader".to_owned(), "writer".to_owned()],
         default_roles: vec!["reader".to_owned()],
         claims: serde_json::Map::new(),
+        ..NewApi::default()
     };
     let api = store.create_api(&new, NOW).await.unwrap().id;
     let [eu, no] = <[String; 2]>::try_from(regions).unwrap();

@@ -44,6 +44,8 @@ pub struct AppState {
     pub signing_key_publish_delay: i64,
     /// The counters served at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The public scheme and app domain, for identity providers' callback URLs.
+    pub login_urls: crate::store::LoginUrls,
 }
 
 /// The whole router: admin API, node API, health, OpenAPI document and its UI.

@@ -1,13 +1,19 @@
 //! APIs: the tenants' configurations. Each has a unique name, lives in one region, defines its
-//! roles, and owns its signing keys, service accounts and refresh token sealing key.
+//! roles, and owns its signing keys, service accounts, refresh token sealing key, web settings
+//! and identity providers.
 
 use restapi_shared::clock::UnixTime;
 use restapi_shared::ids::{self, new_id, new_key_bytes};
+use restapi_shared::push::{AccessRule, Branding, WebConfig};
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
 use super::rows::{object_from_json, object_to_json, roles_from_json, roles_to_json};
+use super::web::{
+    AccessRuleInput, BrandingInput, WebColumns, check_access_rules, check_branding, check_origins,
+    check_upstream, nullable, rule_using,
+};
 use super::{ChangeKind, Store, StoreError, is_unique_violation, signing_keys};
 use crate::names;
 
@@ -42,6 +48,21 @@ pub struct Api {
     /// Static claims added to every access token of the API.
     #[schema(value_type = Object, example = json!({"tenant": "acme"}))]
     pub claims: Claims,
+    /// Base URL of the customer's backend: `/api/<path>` on the app host and `/<api>/<path>` on
+    /// the regional host are forwarded to `<upstream>/<path>`; `null`: such paths are 404.
+    #[schema(example = "https://backend.example.com")]
+    pub upstream: Option<String>,
+    /// Base URL of the customer's web app, served on the app host outside `/api` and `/login`.
+    pub web_upstream: Option<String>,
+    /// Who may call which part of the upstream; no matching rule means refused.
+    pub access_rules: Vec<AccessRule>,
+    /// Origins allowed to call the API from a browser.
+    #[schema(example = json!(["https://app.example.com"]))]
+    pub cors_origins: Vec<String>,
+    /// Origins the login page may return the browser to, besides its own host.
+    pub redirect_origins: Vec<String>,
+    /// How the hosted login page looks.
+    pub branding: Branding,
     /// When the API was created.
     #[serde(serialize_with = "crate::timestamps::serialize")]
     #[schema(value_type = String, format = DateTime)]
@@ -53,7 +74,7 @@ pub struct Api {
 }
 
 /// An API to create.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewApi {
     /// A lowercase DNS label, not reserved and not a region's name.
@@ -76,6 +97,24 @@ pub struct NewApi {
     #[serde(default)]
     #[schema(value_type = Object, example = json!({"tenant": "acme"}))]
     pub claims: Claims,
+    /// Base URL of the customer's backend (absolute http(s) URL, no query or fragment).
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// Base URL of the customer's web app (absolute http(s) URL, no query or fragment).
+    #[serde(default)]
+    pub web_upstream: Option<String>,
+    /// Who may call which part of the upstream.
+    #[serde(default)]
+    pub access_rules: Vec<AccessRuleInput>,
+    /// Origins (`scheme://host[:port]`) allowed to call the API from a browser.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Origins (`scheme://host[:port]`) the login page may return the browser to.
+    #[serde(default)]
+    pub redirect_origins: Vec<String>,
+    /// How the hosted login page looks.
+    #[serde(default)]
+    pub branding: Option<BrandingInput>,
 }
 
 /// Changes to an API; absent fields stay as they are.
@@ -95,6 +134,24 @@ pub struct ApiChanges {
     /// The new static claims, replacing the old ones entirely.
     #[schema(value_type = Option<Object>)]
     pub claims: Option<Claims>,
+    /// A new backend base URL; `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub upstream: Option<Option<String>>,
+    /// A new web app base URL; `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub web_upstream: Option<Option<String>>,
+    /// The new access rules, replacing the old ones entirely.
+    pub access_rules: Option<Vec<AccessRuleInput>>,
+    /// The new CORS origins, replacing the old ones entirely.
+    pub cors_origins: Option<Vec<String>>,
+    /// The new redirect origins, replacing the old ones entirely.
+    pub redirect_origins: Option<Vec<String>>,
+    /// The new branding, replacing the old one entirely; `null` returns to the defaults.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<BrandingInput>)]
+    pub branding: Option<Option<BrandingInput>>,
 }
 
 /// An API row with the region's name joined in.
@@ -107,6 +164,7 @@ pub(super) struct ApiRow {
     pub(super) roles: Vec<String>,
     pub(super) default_roles: Vec<String>,
     pub(super) claims: Claims,
+    pub(super) web: WebConfig,
     pub(super) created_at: UnixTime,
     pub(super) updated_at: UnixTime,
 }
@@ -120,12 +178,19 @@ type RawApiRow = (
     String,
     String,
     String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
     i64,
     i64,
 );
 
 const SELECT_API: &str = "SELECT a.id, a.name, a.description, a.region_id, r.name, a.roles, \
-     a.default_roles, a.claims, a.created_at, a.updated_at \
+     a.default_roles, a.claims, a.upstream, a.web_upstream, a.access_rules, a.cors_origins, \
+     a.redirect_origins, a.branding, a.created_at, a.updated_at \
      FROM apis a JOIN regions r ON r.id = a.region_id";
 
 impl Store {
@@ -136,6 +201,20 @@ impl Store {
             .map_err(StoreError::InvalidField)?;
         check_role_lists(&new.roles, &new.default_roles)?;
         check_claims(&new.claims)?;
+        let web = WebConfig {
+            upstream: optional_upstream("upstream", new.upstream.as_deref())?,
+            web_upstream: optional_upstream("webUpstream", new.web_upstream.as_deref())?,
+            access_rules: check_access_rules(&new.access_rules, &new.roles)?,
+            cors_origins: check_origins("corsOrigins", &new.cors_origins)?,
+            redirect_origins: check_origins("redirectOrigins", &new.redirect_origins)?,
+            branding: new
+                .branding
+                .as_ref()
+                .map(check_branding)
+                .transpose()?
+                .unwrap_or_default(),
+        };
+        let columns = WebColumns::of(&web);
 
         let mut write = self.begin_config_write(now).await?;
         let (region_id, region_name) = region_by_name(&mut write.transaction, &new.region).await?;
@@ -145,8 +224,9 @@ impl Store {
         let refresh_key = self.seal_secret(&refresh_key_context(&id), &new_key_bytes());
         sqlx::query(
             "INSERT INTO apis (id, name, description, region_id, roles, default_roles, \
-             refresh_token_key, claims, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+             refresh_token_key, claims, upstream, web_upstream, access_rules, cors_origins, \
+             redirect_origins, branding, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
         )
         .bind(&id)
         .bind(&new.name)
@@ -156,6 +236,12 @@ impl Store {
         .bind(roles_to_json(&new.default_roles))
         .bind(refresh_key)
         .bind(object_to_json(&new.claims))
+        .bind(columns.upstream)
+        .bind(columns.web_upstream)
+        .bind(columns.access_rules)
+        .bind(columns.cors_origins)
+        .bind(columns.redirect_origins)
+        .bind(columns.branding)
         .bind(now)
         .execute(&mut *write.transaction)
         .await
@@ -174,6 +260,12 @@ impl Store {
             default_roles: new.default_roles.clone(),
             built_in_roles: built_in_roles(),
             claims: new.claims.clone(),
+            upstream: web.upstream,
+            web_upstream: web.web_upstream,
+            access_rules: web.access_rules,
+            cors_origins: web.cors_origins,
+            redirect_origins: web.redirect_origins,
+            branding: web.branding,
             created_at: now,
             updated_at: now,
         })
@@ -195,7 +287,8 @@ impl Store {
         Ok(api_by_name(&mut connection, name).await?.into_api())
     }
 
-    /// Renames an API, moves it to another region, or changes its description or roles.
+    /// Renames an API, moves it to another region, or changes its description, roles, claims or
+    /// web settings.
     pub async fn update_api(
         &self,
         name: &str,
@@ -212,6 +305,29 @@ impl Store {
         if let Some(claims) = &changes.claims {
             check_claims(claims)?;
         }
+        let upstream = match &changes.upstream {
+            Some(url) => Some(optional_upstream("upstream", url.as_deref())?),
+            None => None,
+        };
+        let web_upstream = match &changes.web_upstream {
+            Some(url) => Some(optional_upstream("webUpstream", url.as_deref())?),
+            None => None,
+        };
+        let cors_origins = changes
+            .cors_origins
+            .as_ref()
+            .map(|origins| check_origins("corsOrigins", origins))
+            .transpose()?;
+        let redirect_origins = changes
+            .redirect_origins
+            .as_ref()
+            .map(|origins| check_origins("redirectOrigins", origins))
+            .transpose()?;
+        let branding = match &changes.branding {
+            Some(Some(branding)) => Some(check_branding(branding)?),
+            Some(None) => Some(Branding::default()),
+            None => None,
+        };
 
         let mut write = self.begin_config_write(now).await?;
         let mut api = api_by_name(&mut write.transaction, name).await?;
@@ -229,6 +345,9 @@ impl Store {
         }
         if let Some(roles) = &changes.roles {
             check_roles_unused(&mut write.transaction, &api.id, &api.roles, roles).await?;
+            if changes.access_rules.is_none() {
+                check_rules_keep_roles(&api.web.access_rules, &api.roles, roles)?;
+            }
             api.roles = roles.clone();
         }
         if let Some(default_roles) = &changes.default_roles {
@@ -238,11 +357,33 @@ impl Store {
             api.claims = claims.clone();
         }
         check_role_lists(&api.roles, &api.default_roles)?;
+        // Rules are checked against the roles as they are after this change.
+        if let Some(rules) = &changes.access_rules {
+            api.web.access_rules = check_access_rules(rules, &api.roles)?;
+        }
+        if let Some(upstream) = upstream {
+            api.web.upstream = upstream;
+        }
+        if let Some(web_upstream) = web_upstream {
+            api.web.web_upstream = web_upstream;
+        }
+        if let Some(cors_origins) = cors_origins {
+            api.web.cors_origins = cors_origins;
+        }
+        if let Some(redirect_origins) = redirect_origins {
+            api.web.redirect_origins = redirect_origins;
+        }
+        if let Some(branding) = branding {
+            api.web.branding = branding;
+        }
         api.updated_at = now;
+        let columns = WebColumns::of(&api.web);
 
         sqlx::query(
             "UPDATE apis SET name = $1, description = $2, region_id = $3, roles = $4, \
-             default_roles = $5, claims = $6, updated_at = $7 WHERE id = $8",
+             default_roles = $5, claims = $6, upstream = $7, web_upstream = $8, \
+             access_rules = $9, cors_origins = $10, redirect_origins = $11, branding = $12, \
+             updated_at = $13 WHERE id = $14",
         )
         .bind(&api.name)
         .bind(&api.description)
@@ -250,6 +391,12 @@ impl Store {
         .bind(roles_to_json(&api.roles))
         .bind(roles_to_json(&api.default_roles))
         .bind(object_to_json(&api.claims))
+        .bind(columns.upstream)
+        .bind(columns.web_upstream)
+        .bind(columns.access_rules)
+        .bind(columns.cors_origins)
+        .bind(columns.redirect_origins)
+        .bind(columns.branding)
         .bind(now)
         .bind(&api.id)
         .execute(&mut *write.transaction)
@@ -268,7 +415,7 @@ impl Store {
         Ok(api.into_api())
     }
 
-    /// Deletes an API with its keys, service accounts and secrets.
+    /// Deletes an API with its keys, service accounts, secrets and identity providers.
     pub async fn delete_api(&self, name: &str, now: UnixTime) -> Result<(), StoreError> {
         let mut write = self.begin_config_write(now).await?;
         let api = api_by_name(&mut write.transaction, name).await?;
@@ -292,6 +439,12 @@ impl ApiRow {
             default_roles: self.default_roles,
             built_in_roles: built_in_roles(),
             claims: self.claims,
+            upstream: self.web.upstream,
+            web_upstream: self.web.web_upstream,
+            access_rules: self.web.access_rules,
+            cors_origins: self.web.cors_origins,
+            redirect_origins: self.web.redirect_origins,
+            branding: self.web.branding,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -338,9 +491,23 @@ fn api_row_from(row: RawApiRow) -> Result<ApiRow, StoreError> {
         roles,
         default_roles,
         claims,
+        upstream,
+        web_upstream,
+        access_rules,
+        cors_origins,
+        redirect_origins,
+        branding,
         created,
         updated,
     ) = row;
+    let web = WebColumns {
+        upstream,
+        web_upstream,
+        access_rules,
+        cors_origins,
+        redirect_origins,
+        branding,
+    };
     Ok(ApiRow {
         id,
         name,
@@ -350,6 +517,7 @@ fn api_row_from(row: RawApiRow) -> Result<ApiRow, StoreError> {
         roles: roles_from_json(&roles)?,
         default_roles: roles_from_json(&default_roles)?,
         claims: object_from_json("claims", &claims)?,
+        web: web.into_web()?,
         created_at: created,
         updated_at: updated,
     })
@@ -370,6 +538,30 @@ fn check_claims(claims: &Claims) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+fn optional_upstream(field: &str, url: Option<&str>) -> Result<Option<String>, StoreError> {
+    url.map(|url| check_upstream(field, url)).transpose()
+}
+
+/// Refuses to drop a role that an access rule still names, like a role still held: the rule
+/// would silently stop matching anyone.
+fn check_rules_keep_roles(
+    rules: &[AccessRule],
+    old_roles: &[String],
+    new_roles: &[String],
+) -> Result<(), StoreError> {
+    let removed: Vec<&String> = old_roles
+        .iter()
+        .filter(|role| !new_roles.contains(role))
+        .collect();
+    match rule_using(rules, &removed) {
+        Some(rule) => Err(StoreError::Conflict(format!(
+            "role '{}' is still used by the access rule for '{}'",
+            rule.role, rule.path
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn check_role_lists(roles: &[String], default_roles: &[String]) -> Result<(), StoreError> {

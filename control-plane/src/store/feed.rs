@@ -5,10 +5,11 @@
 //! together with the head. Applying it brings the data plane to exactly the head revision.
 
 use restapi_shared::clock::UnixTime;
-use restapi_shared::push::{ApiConfig, Change, ChangeBatch, RegionSnapshot, Revision, WebConfig};
+use restapi_shared::push::{ApiConfig, Change, ChangeBatch, RegionSnapshot, Revision};
 use sqlx::AnyConnection;
 
 use super::apis::{ApiRow, api_by_id, refresh_key_context};
+use super::providers::provider_configs;
 use super::service_accounts::service_account_configs;
 use super::signing_keys::signing_key_configs;
 use super::{ChangeKind, Store, StoreError};
@@ -132,6 +133,7 @@ impl Store {
         let refresh_token_key = self.open_secret(&refresh_key_context(&api.id), &sealed)?;
         let signing_keys = signing_key_configs(self, connection, &api.id).await?;
         let service_accounts = service_account_configs(connection, &api.id).await?;
+        let providers = provider_configs(self, connection, &api.id).await?;
         Ok(ApiConfig {
             id: api.id,
             name: api.name,
@@ -141,9 +143,8 @@ impl Store {
             service_accounts,
             refresh_token_key,
             claims: api.claims,
-            // TODO(#3): load the API's web settings and providers.
-            web: WebConfig::default(),
-            providers: vec![],
+            web: api.web,
+            providers,
         })
     }
 }

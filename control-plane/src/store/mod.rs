@@ -10,12 +10,14 @@ mod feed;
 mod identities;
 mod node_credentials;
 mod operator_tokens;
+mod providers;
 mod refresh_tokens;
 mod regions;
 mod rows;
 mod service_accounts;
 mod signing_keys;
 mod users;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +37,7 @@ pub use node_credentials::{
     CreatedNodeCredential, NewNodeCredential, NodeCredential, NodeIdentity,
 };
 pub use operator_tokens::{CreatedOperatorToken, NewOperatorToken, OperatorToken};
+pub use providers::{EndpointsInput, LoginUrls, NewProvider, Provider, ProviderChanges};
 pub use regions::{NewRegion, Region, RegionChanges};
 pub use service_accounts::{
     ClientSecret, CreatedSecret, CreatedServiceAccount, NewServiceAccount, SecretChanges,
@@ -42,6 +45,7 @@ pub use service_accounts::{
 };
 pub use signing_keys::{SigningKey, SigningKeyState};
 pub use users::{NewUser, User, UserChanges, UserListQuery, UserPage};
+pub use web::{AccessRuleInput, BrandingInput};
 
 /// PostgreSQL channel on which a committed revision is announced to other replicas.
 pub const NOTIFY_CHANNEL: &str = "restapi_config";

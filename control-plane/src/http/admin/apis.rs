@@ -71,7 +71,11 @@ async fn get_api(
     Ok(Json(state.store.api(&api).await?))
 }
 
-/// Rename an API, move it to another region, or change its description or roles.
+/// Change an API: name, region, description, roles, claims or web settings.
+///
+/// Lists replace the old ones entirely; `null` clears `upstream`, `webUpstream` and `branding`.
+/// Removing a role still held by a service account or user, or named by an access rule that
+/// this change keeps, is refused.
 #[utoipa::path(patch, path = "/v1/apis/{api}", tag = "apis", request_body = ApiChanges,
     security(("operator_token" = [])),
     params(("api" = String, Path, description = "API name")),
@@ -80,7 +84,8 @@ async fn get_api(
         (status = 400, description = "Bad body, name or field", body = ErrorBody),
         (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
         (status = 404, description = "No such API", body = ErrorBody),
-        (status = 409, description = "Name taken, or a removed role still held", body = ErrorBody),
+        (status = 409, description = "Name taken, or a removed role still held or used by an \
+            access rule", body = ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
     ))]

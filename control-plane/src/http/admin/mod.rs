@@ -6,6 +6,7 @@
 mod apis;
 mod data_planes;
 mod node_credentials;
+mod providers;
 mod regions;
 mod service_accounts;
 mod signing_keys;
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(signing_keys::routes())
         .merge(service_accounts::routes())
         .merge(users::routes())
+        .merge(providers::routes())
         .merge(node_credentials::routes())
         .merge(data_planes::routes())
 }
