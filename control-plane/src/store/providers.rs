@@ -381,11 +381,7 @@ impl Store {
         }
         row.updated_at = now;
 
-        sqlx::query("DELETE FROM identity_providers WHERE id = $1")
-            .bind(id)
-            .execute(&mut *write.transaction)
-            .await?;
-        insert_provider(&mut write.transaction, &api.id, &row).await?;
+        update_provider_row(&mut write.transaction, &row).await?;
         let region_host = region_host(&mut write.transaction, &api).await?;
         write.commit_api_change(self, &api).await?;
         Ok(row.into_provider(&api.name, &region_host, urls))
@@ -850,13 +846,48 @@ async fn insert_provider(
     .bind(settings.team_id.clone())
     .bind(settings.key_id.clone())
     .bind(row.private_key.clone())
-    .bind(serde_json::to_string(&settings.endpoints).unwrap_or_else(|_| "{}".to_owned()))
+    .bind(endpoints_to_json(&settings.endpoints))
     .bind(row.created_at)
     .bind(row.created_revision)
     .bind(row.updated_at)
     .execute(connection)
     .await?;
     Ok(())
+}
+
+async fn update_provider_row(
+    connection: &mut AnyConnection,
+    row: &ProviderRow,
+) -> Result<(), StoreError> {
+    let settings = &row.settings;
+    sqlx::query(
+        "UPDATE identity_providers SET display_name = $1, enabled = $2, auto_create = $3, \
+         client_id = $4, client_secret = $5, scopes = $6, issuer = $7, tenant = $8, \
+         team_id = $9, key_id = $10, private_key = $11, endpoints = $12, updated_at = $13 \
+         WHERE id = $14",
+    )
+    .bind(&settings.display_name)
+    .bind(flag(settings.enabled))
+    .bind(flag(settings.auto_create))
+    .bind(&settings.client_id)
+    .bind(row.client_secret.clone())
+    .bind(roles_to_json(&settings.scopes))
+    .bind(settings.issuer.clone())
+    .bind(settings.tenant.clone())
+    .bind(settings.team_id.clone())
+    .bind(settings.key_id.clone())
+    .bind(row.private_key.clone())
+    .bind(endpoints_to_json(&settings.endpoints))
+    .bind(row.updated_at)
+    .bind(&row.id)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+fn endpoints_to_json(endpoints: &ProviderEndpoints) -> String {
+    // Four optional strings: serialising cannot fail.
+    serde_json::to_string(endpoints).unwrap_or_else(|_| "{}".to_owned())
 }
 
 fn provider_from_row(row: &AnyRow) -> Result<ProviderRow, StoreError> {
