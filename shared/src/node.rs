@@ -14,6 +14,12 @@ pub const SNAPSHOT_PATH: &str = "/node/v1/snapshot";
 pub const CHANGES_PATH: &str = "/node/v1/changes";
 /// Path where a refresh token is redeemed before it is rotated.
 pub const REDEEM_REFRESH_PATH: &str = "/node/v1/refresh-tokens/redeem";
+/// Path where a refresh family is revoked, when a browser session signs out.
+pub const REVOKE_REFRESH_PATH: &str = "/node/v1/refresh-tokens/revoke";
+/// How long after its first redemption a refresh token may be redeemed again without
+/// revoking its family: the answer to the first redemption may have been lost on the way
+/// back to the browser, which then retries with the token it still holds.
+pub const REFRESH_REUSE_GRACE_SECONDS: i64 = 30;
 /// Path where a signed-in external identity is resolved to a user of an API.
 pub const RESOLVE_USER_PATH: &str = "/node/v1/users/resolve";
 
@@ -50,15 +56,30 @@ pub struct RedeemRefreshRequest {
     pub family: String,
     /// When the family ends; the record of its use can be forgotten after that.
     pub expires_at: UnixTime,
+    /// For a browser session's token: the user it belongs to, whose current name, address
+    /// and roles the answer carries, so that the next access token reflects them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+/// A refresh family to end at once: the browser session it belongs to signed out.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokeRefreshRequest {
+    /// The API the family belongs to.
+    pub api_id: String,
+    /// The family.
+    pub family: String,
 }
 
 /// The outcome of redeeming a refresh token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RedeemOutcome {
-    /// First use: the data plane may issue the next token of the family.
+    /// First use, or a repeated use within [`REFRESH_REUSE_GRACE_SECONDS`] of the first: the
+    /// data plane may issue the next token of the family.
     Redeemed,
-    /// The token was used before: the family is now revoked.
+    /// The token was used before, longer ago than the grace window: the family is now revoked.
     Reused,
     /// The family was revoked earlier.
     Revoked,
@@ -70,6 +91,10 @@ pub enum RedeemOutcome {
 pub struct RedeemRefreshResponse {
     /// What happened.
     pub outcome: RedeemOutcome,
+    /// When `userId` was given and the token redeemed: the user, if they still exist and are
+    /// not disabled. Absent otherwise, and then the session must end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<ResolvedUser>,
 }
 
 /// An external identity that has just signed in at an identity provider, to be resolved to a

@@ -6,7 +6,7 @@ use restapi_control_plane::store::{
     ApiChanges, NewApi, NewNodeCredential, NewRegion, NewServiceAccount, RegionChanges, Store,
     StoreError,
 };
-use restapi_shared::node::{RedeemOutcome, RedeemRefreshRequest};
+use restapi_shared::node::{RedeemOutcome, RedeemRefreshRequest, RevokeRefreshRequest};
 use restapi_shared::push::{Change, ChangeBatch};
 use restapi_shared::secret::{SecretDigest, SecretString};
 
@@ -218,40 +218,67 @@ async fn refresh_tokens_are_redeemed_once_and_reuse_revokes_the_family() {
             token_id: token.to_owned(),
             family: family.to_owned(),
             expires_at: NOW + 1_000,
+            user_id: None,
         };
 
         let first = store
-            .redeem_refresh_token(&eu, &redeem("tok_1", "fam_1"))
+            .redeem_refresh_token(&eu, &redeem("tok_1", "fam_1"), NOW)
             .await
             .unwrap();
         assert_eq!(first, RedeemOutcome::Redeemed);
         let next = store
-            .redeem_refresh_token(&eu, &redeem("tok_2", "fam_1"))
+            .redeem_refresh_token(&eu, &redeem("tok_2", "fam_1"), NOW)
             .await
             .unwrap();
         assert_eq!(next, RedeemOutcome::Redeemed);
+        // Within the grace window a repeat is honoured: its first answer may have been lost.
+        let retried = store
+            .redeem_refresh_token(&eu, &redeem("tok_1", "fam_1"), NOW + 30)
+            .await
+            .unwrap();
+        assert_eq!(retried, RedeemOutcome::Redeemed);
         let again = store
-            .redeem_refresh_token(&eu, &redeem("tok_1", "fam_1"))
+            .redeem_refresh_token(&eu, &redeem("tok_1", "fam_1"), NOW + 31)
             .await
             .unwrap();
         assert_eq!(again, RedeemOutcome::Reused);
         let later = store
-            .redeem_refresh_token(&eu, &redeem("tok_3", "fam_1"))
+            .redeem_refresh_token(&eu, &redeem("tok_3", "fam_1"), NOW + 31)
             .await
             .unwrap();
         assert_eq!(later, RedeemOutcome::Revoked);
         let other = store
-            .redeem_refresh_token(&eu, &redeem("tok_9", "fam_2"))
+            .redeem_refresh_token(&eu, &redeem("tok_9", "fam_2"), NOW)
             .await
             .unwrap();
         assert_eq!(other, RedeemOutcome::Redeemed);
 
+        // Signing out revokes a family outright, even within the grace window.
+        let revoke = |family: &str| RevokeRefreshRequest {
+            api_id: shop.clone(),
+            family: family.to_owned(),
+        };
+        store
+            .revoke_refresh_family(&eu, &revoke("fam_2"), NOW)
+            .await
+            .unwrap();
+        let after_logout = store
+            .redeem_refresh_token(&eu, &redeem("tok_9", "fam_2"), NOW + 1)
+            .await
+            .unwrap();
+        assert_eq!(after_logout, RedeemOutcome::Revoked);
+        let foreign_revoke = store
+            .revoke_refresh_family(&no, &revoke("fam_2"), NOW)
+            .await;
+        assert!(matches!(foreign_revoke, Err(StoreError::WrongRegion)));
+
         let foreign = store
-            .redeem_refresh_token(&no, &redeem("tok_4", "fam_3"))
+            .redeem_refresh_token(&no, &redeem("tok_4", "fam_3"), NOW)
             .await;
         assert!(matches!(foreign, Err(StoreError::WrongRegion)));
 
-        // Four recorded uses (a use of a revoked family is recorded too) and one revoked family.
+        // Four recorded uses (a use of a revoked family is recorded too) and one revoked family;
+        // the revocation at sign-out lasts as long as a chain could and is still kept.
         assert_eq!(store.prune_refresh_records(NOW + 2_000).await.unwrap(), 5);
         database.drop_database().await;
     }

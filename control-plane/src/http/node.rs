@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use restapi_shared::error::ErrorBody;
 use restapi_shared::node::{
     ChangesQuery, LONG_POLL_SECONDS, RedeemRefreshRequest, RedeemRefreshResponse,
-    ResolveUserRequest, ResolveUserResponse,
+    ResolveUserRequest, ResolveUserResponse, RevokeRefreshRequest,
 };
 use restapi_shared::push::{ChangeBatch, RegionSnapshot};
 use utoipa_axum::router::OpenApiRouter;
@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_snapshot))
         .routes(routes!(get_changes))
         .routes(routes!(redeem_refresh_token))
+        .routes(routes!(revoke_refresh_family))
         .routes(routes!(resolve_user))
 }
 
@@ -83,8 +84,9 @@ async fn get_changes(
     Ok(Json(batch))
 }
 
-/// Records the use of a refresh token (`RedeemRefreshRequest` of the shared crate): first use,
-/// reuse (which revokes the family) or a use of a revoked family.
+/// Records the use of a refresh token (`RedeemRefreshRequest` of the shared crate): first use
+/// (or a repeat within 30 seconds of it), reuse (which revokes the family) or a use of a
+/// revoked family.
 #[utoipa::path(post, path = "/node/v1/refresh-tokens/redeem", tag = "node",
     security(("node_token" = [])), request_body = RedeemRefreshRequest,
     params(
@@ -106,12 +108,53 @@ async fn redeem_refresh_token(
     JsonBody(request): JsonBody<RedeemRefreshRequest>,
 ) -> Result<Json<RedeemRefreshResponse>, HttpError> {
     state.metrics.node_request(NodeCall::Redeem);
-    let outcome = state
-        .store
-        .redeem_refresh_token(&node.identity.region_id, &request)
-        .await?;
+    let (region_id, now) = (&node.identity.region_id, state.clock.now());
+    let (outcome, user) = match &request.user_id {
+        Some(user_id) => {
+            let store = &state.store;
+            store
+                .redeem_session_token(region_id, &request, user_id, now)
+                .await?
+        }
+        None => {
+            let outcome = state
+                .store
+                .redeem_refresh_token(region_id, &request, now)
+                .await?;
+            (outcome, None)
+        }
+    };
     state.metrics.refresh_redeemed(outcome);
-    Ok(Json(RedeemRefreshResponse { outcome }))
+    Ok(Json(RedeemRefreshResponse { outcome, user }))
+}
+
+/// Revokes a refresh family (`RevokeRefreshRequest` of the shared crate): a browser session
+/// signed out, and no token of the family may be redeemed any more.
+#[utoipa::path(post, path = "/node/v1/refresh-tokens/revoke", tag = "node",
+    security(("node_token" = [])), request_body = RevokeRefreshRequest,
+    params(
+        ("restapi-region" = String, Header, description = "The region the data plane serves"),
+        ("restapi-node-instance" = String, Header, description = "The data plane process"),
+        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+    ),
+    responses(
+        (status = 204, description = "The family is revoked"),
+        (status = 400, description = "invalid_body, or a node header is missing", body = ErrorBody),
+        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
+        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+async fn revoke_refresh_family(
+    node: Node,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<RevokeRefreshRequest>,
+) -> Result<axum::http::StatusCode, HttpError> {
+    state
+        .store
+        .revoke_refresh_family(&node.identity.region_id, &request, state.clock.now())
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// Resolves an identity that signed in at a provider to a user of the API

@@ -1,41 +1,71 @@
-//! Refresh token redemption: the one write on the refresh path.
+//! Refresh token redemption and revocation: the writes of the refresh path.
 //!
-//! RFC 9700 §4.14.2: a refresh token is used once. The first use is recorded; a second use
+//! RFC 9700 §4.14.2: a refresh token is used once. The first use is recorded; a later use
 //! means the token leaked (or a client misbehaves), so the whole family is revoked and every
-//! token rotated from it stops working.
+//! token rotated from it stops working. One exception: the same token presented again within
+//! [`REFRESH_REUSE_GRACE_SECONDS`] of its first use is honoured again, because a browser whose
+//! answer to `_refresh` was lost on the way back retries with the cookie it still holds.
 
 use restapi_shared::clock::UnixTime;
-use restapi_shared::node::{RedeemOutcome, RedeemRefreshRequest};
+use restapi_shared::node::{
+    REFRESH_REUSE_GRACE_SECONDS, RedeemOutcome, RedeemRefreshRequest, ResolvedUser,
+    RevokeRefreshRequest,
+};
+use restapi_shared::token::REFRESH_CHAIN_TTL;
 
 use super::{Store, StoreError};
 
 impl Store {
-    /// Redeems a refresh token of an API in the region `region_id`.
+    /// Redeems a refresh token of an API in the region `region_id` at `now`.
     pub async fn redeem_refresh_token(
         &self,
         region_id: &str,
         request: &RedeemRefreshRequest,
+        now: UnixTime,
     ) -> Result<RedeemOutcome, StoreError> {
-        let api_region: Option<String> =
-            sqlx::query_scalar("SELECT region_id FROM apis WHERE id = $1")
-                .bind(&request.api_id)
-                .fetch_optional(self.pool())
-                .await?;
-        if api_region.as_deref() != Some(region_id) {
-            return Err(StoreError::WrongRegion);
-        }
+        self.check_api_region(region_id, &request.api_id).await?;
+        self.record_redemption(request, now).await
+    }
 
+    /// Redeems a browser session's refresh token, and reads its user as they are now: `None`
+    /// when the token was redeemed but the user is gone or disabled.
+    pub async fn redeem_session_token(
+        &self,
+        region_id: &str,
+        request: &RedeemRefreshRequest,
+        user_id: &str,
+        now: UnixTime,
+    ) -> Result<(RedeemOutcome, Option<ResolvedUser>), StoreError> {
+        let api_name = self.check_api_region(region_id, &request.api_id).await?;
+        let outcome = self.record_redemption(request, now).await?;
+        if outcome != RedeemOutcome::Redeemed {
+            return Ok((outcome, None));
+        }
+        let user = match self.user(&api_name, user_id).await {
+            Ok(user) if !user.disabled => Some(user.into_resolved()),
+            Ok(_) | Err(StoreError::NotFound(_)) => None,
+            Err(error) => return Err(error),
+        };
+        Ok((outcome, user))
+    }
+
+    async fn record_redemption(
+        &self,
+        request: &RedeemRefreshRequest,
+        now: UnixTime,
+    ) -> Result<RedeemOutcome, StoreError> {
         // The insert comes first so that the transaction takes the write lock at once: two
         // concurrent redemptions of one token serialise here, and exactly one is first.
         let mut transaction = self.pool().begin().await?;
         let first_use = sqlx::query(
-            "INSERT INTO refresh_token_uses (api_id, token_id, family, expires_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            "INSERT INTO refresh_token_uses (api_id, token_id, family, expires_at, redeemed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(&request.api_id)
         .bind(&request.token_id)
         .bind(&request.family)
         .bind(request.expires_at)
+        .bind(now)
         .execute(&mut *transaction)
         .await?
         .rows_affected()
@@ -53,19 +83,47 @@ impl Store {
         } else if first_use {
             RedeemOutcome::Redeemed
         } else {
-            sqlx::query(
-                "INSERT INTO refresh_families_revoked (api_id, family, expires_at) \
-                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            let first_redeemed_at: i64 = sqlx::query_scalar(
+                "SELECT redeemed_at FROM refresh_token_uses WHERE api_id = $1 AND token_id = $2",
             )
             .bind(&request.api_id)
-            .bind(&request.family)
-            .bind(request.expires_at)
-            .execute(&mut *transaction)
+            .bind(&request.token_id)
+            .fetch_one(&mut *transaction)
             .await?;
-            RedeemOutcome::Reused
+            if first_redeemed_at > 0 && now - first_redeemed_at <= REFRESH_REUSE_GRACE_SECONDS {
+                RedeemOutcome::Redeemed
+            } else {
+                let (api_id, family) = (&request.api_id, &request.family);
+                insert_revocation(&mut transaction, api_id, family, request.expires_at).await?;
+                RedeemOutcome::Reused
+            }
         };
         transaction.commit().await?;
         Ok(outcome)
+    }
+
+    /// Revokes a whole refresh family of an API in the region `region_id`: its session signed
+    /// out. Revoking a family twice, or one that never redeemed a token, is fine.
+    pub async fn revoke_refresh_family(
+        &self,
+        region_id: &str,
+        request: &RevokeRefreshRequest,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.check_api_region(region_id, &request.api_id).await?;
+
+        // The family's start is not known here; it cannot outlive a chain started now.
+        let expires_at = now + REFRESH_CHAIN_TTL;
+        let mut transaction = self.pool().begin().await?;
+        insert_revocation(
+            &mut transaction,
+            &request.api_id,
+            &request.family,
+            expires_at,
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(())
     }
 
     /// Forgets uses and revocations of families that have expired anyway.
@@ -82,4 +140,36 @@ impl Store {
             .rows_affected();
         Ok(uses + families)
     }
+
+    /// The API's name; refuses an API that does not exist or belongs to another region than
+    /// the caller's.
+    async fn check_api_region(&self, region_id: &str, api_id: &str) -> Result<String, StoreError> {
+        let api: Option<(String, String)> =
+            sqlx::query_as("SELECT region_id, name FROM apis WHERE id = $1")
+                .bind(api_id)
+                .fetch_optional(self.pool())
+                .await?;
+        match api {
+            Some((api_region, name)) if api_region == region_id => Ok(name),
+            _ => Err(StoreError::WrongRegion),
+        }
+    }
+}
+
+async fn insert_revocation(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    api_id: &str,
+    family: &str,
+    expires_at: UnixTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_families_revoked (api_id, family, expires_at) \
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(api_id)
+    .bind(family)
+    .bind(expires_at)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
 }
