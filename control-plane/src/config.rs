@@ -25,6 +25,7 @@ pub const KEYS: &[&str] = &[
     "change_log_retention_seconds",
     "app_domain",
     "public_scheme",
+    "public_port",
     "log_format",
 ];
 
@@ -63,6 +64,9 @@ pub struct Settings {
     /// Scheme clients use to reach the data planes (`https`, or `http` on loopback): the data
     /// planes' setting of the same name.
     pub public_scheme: PublicScheme,
+    /// The port browsers reach the data planes on, when it is not the scheme's default (dev
+    /// mode, a test): it then appears in the callback URLs shown to operators.
+    pub public_port: Option<u16>,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
 }
@@ -79,6 +83,7 @@ impl Default for Settings {
             change_log_retention_seconds: 7 * 24 * 3600,
             app_domain: "restapi.cloud".to_owned(),
             public_scheme: PublicScheme::Https,
+            public_port: None,
             log_format: LogFormat::Text,
         }
     }
@@ -159,6 +164,7 @@ impl Settings {
         crate::store::LoginUrls {
             scheme: self.public_scheme.as_str().to_owned(),
             app_domain: self.app_domain.clone(),
+            port: self.public_port,
         }
     }
 

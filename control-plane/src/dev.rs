@@ -43,6 +43,14 @@ pub async fn run(config: Option<PathBuf>) -> Result<(), String> {
         ))
         .merge(figment);
     let mut settings = Settings::from_figment(&figment).map_err(|e| e.to_string())?;
+    // The data plane's listener is bound first, so that the callback URLs the control plane
+    // shows name the port browsers will use.
+    let data_listen = figment
+        .extract_inner("data_plane_listen")
+        .unwrap_or(restapi_data_plane::Settings::default().data_plane_listen);
+    let data_listener = bind(data_listen).await?;
+    let data_address = data_listener.local_addr().map_err(|e| e.to_string())?;
+    settings.public_port = settings.public_port.or(Some(data_address.port()));
     restapi_shared::telemetry::init(settings.log_format);
     if settings.master_key.is_none() {
         let key = load_or_create_dev_master_key(&settings.data_dir).map_err(|e| e.to_string())?;
@@ -73,8 +81,6 @@ pub async fn run(config: Option<PathBuf>) -> Result<(), String> {
         })))
         .extract()
         .map_err(|error| format!("invalid setting: {error}"))?;
-    let data_listener = bind(data_settings.data_plane_listen).await?;
-    let data_address = data_listener.local_addr().map_err(|e| e.to_string())?;
     let app_domain = data_settings.app_domain.clone();
     let data_plane = DataPlane::start(data_settings, Clock::System).map_err(|e| e.to_string())?;
 

@@ -44,13 +44,13 @@ async fn providers_round_trip_without_revealing_secrets() {
         assert_eq!(created["scopes"], json!(["openid", "email"]));
         assert_eq!(created["issuer"], Value::Null);
         assert!(created["createdAt"].is_string() && created["updatedAt"].is_string());
-        // The stack's control plane has the default app domain and scheme; the region's host
-        // is `eu.test`.
+        // The stack serves plain HTTP under the app domain `apps.test`; the region's host is
+        // `eu.test`.
         assert_eq!(
             created["redirectUris"],
             json!([
-                format!("https://shop.restapi.cloud/login/callback/{id}"),
-                format!("https://eu.test/shop/login/callback/{id}"),
+                format!("http://shop.apps.test/login/callback/{id}"),
+                format!("http://eu.test/shop/login/callback/{id}"),
             ])
         );
         assert_no_secret(&created, GOOGLE_SECRET);

@@ -52,6 +52,8 @@ pub struct LoginUrls {
     pub scheme: String,
     /// Domain under which every API has its app host `<api>.<app_domain>`.
     pub app_domain: String,
+    /// The data planes' public port, when it is not the scheme's default.
+    pub port: Option<u16>,
 }
 
 impl LoginUrls {
@@ -59,9 +61,13 @@ impl LoginUrls {
     /// one per host the login page is served on, exactly the paths the data plane answers.
     pub fn redirect_uris(&self, api: &str, region_host: &str, id: &str) -> Vec<String> {
         let scheme = &self.scheme;
+        let port = self.port.map(|port| format!(":{port}")).unwrap_or_default();
         vec![
-            format!("{scheme}://{api}.{}/login/callback/{id}", self.app_domain),
-            format!("{scheme}://{region_host}/{api}/login/callback/{id}"),
+            format!(
+                "{scheme}://{api}.{}{port}/login/callback/{id}",
+                self.app_domain
+            ),
+            format!("{scheme}://{region_host}{port}/{api}/login/callback/{id}"),
         ]
     }
 }

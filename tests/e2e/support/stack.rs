@@ -36,6 +36,10 @@ impl Stack {
     /// Starts a control plane on `database`, with a manual clock set to the real time.
     pub async fn start(database: &TestDatabase) -> Self {
         install_crypto_provider();
+        // Both planes' logs, for a person debugging a test: `RUST_LOG=info cargo test ...`.
+        if std::env::var_os("RUST_LOG").is_some() {
+            restapi_shared::telemetry::init(restapi_shared::telemetry::LogFormat::Text);
+        }
         let clock = Clock::manual(Clock::System.now());
         let data_dir = TempDir::new("stack");
         let settings: restapi_control_plane::config::Settings = serde_json::from_value(json!({
@@ -45,6 +49,8 @@ impl Stack {
             "admin_token": ADMIN_TOKEN,
             "master_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
             "signing_key_publish_delay_seconds": 300,
+            "app_domain": APP_DOMAIN,
+            "public_scheme": "http",
         }))
         .expect("control plane settings");
         let control = restapi_control_plane::ControlPlane::start(&settings, clock.clone())
