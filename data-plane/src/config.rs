@@ -14,10 +14,12 @@ use axum::body::Bytes;
 use restapi_shared::aead::SealingKey;
 use restapi_shared::clock::UnixTime;
 use restapi_shared::push::{
-    ApiConfig, Change, ChangeBatch, RegionConfig, RegionSnapshot, Revision, ServiceAccountConfig,
-    SigningKeyConfig,
+    ApiConfig, Change, ChangeBatch, ProviderConfig, RegionConfig, RegionSnapshot, Revision,
+    ServiceAccountConfig, SigningKeyConfig, WebConfig,
 };
 use restapi_shared::token::{Jwk, Jwks, REGISTERED_CLAIMS, Signer, VerifyingKey};
+
+use crate::access::GatewayState;
 
 /// Holds the configuration currently served; empty until the first snapshot is applied.
 #[derive(Debug, Default)]
@@ -124,6 +126,14 @@ pub struct ApiState {
     pub sealing_key: SealingKey,
     /// Static claims added to every access token, without registered names.
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Upstreams, access rules and CORS origins of the API behind the data plane, compiled.
+    pub gateway: GatewayState,
+    /// How the hosted login page looks, where it may return to, and the CORS origins.
+    pub web: WebConfig,
+    /// The identity providers of the hosted login page, in the configured order.
+    pub providers: Vec<ProviderConfig>,
+    /// The key that seals the login state cookie, derived from the refresh key.
+    pub login_key: SealingKey,
     accounts_by_client_id: HashMap<String, ServiceAccountConfig>,
 }
 
@@ -135,6 +145,10 @@ impl ApiState {
             tracing::error!(api = %api.name, "refresh token key is not 32 bytes; API not served");
             return None;
         };
+        let Some(login_key) = login_state_key(api.refresh_token_key.expose()) else {
+            tracing::error!(api = %api.name, "login state key cannot be derived; API not served");
+            return None;
+        };
         let accounts_by_client_id = api
             .service_accounts
             .into_iter()
@@ -142,18 +156,46 @@ impl ApiState {
             .collect();
         Some(Self {
             keys: KeyRing::prepare(&api.name, &api.signing_keys),
+            gateway: GatewayState::prepare(&api.name, &api.web),
             claims: static_claims(&api.name, api.claims),
             id: api.id,
             name: api.name,
             sealing_key,
+            web: api.web,
+            providers: api.providers,
+            login_key,
             accounts_by_client_id,
         })
+    }
+
+    /// The provider with identifier `id`, enabled or not.
+    pub fn provider(&self, id: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|provider| provider.id == id)
     }
 
     /// The service account with OAuth client id `client_id`.
     pub fn service_account(&self, client_id: &str) -> Option<&ServiceAccountConfig> {
         self.accounts_by_client_id.get(client_id)
     }
+}
+
+/// The AES-256-GCM key of the login state cookie: HKDF-SHA256 (RFC 5869) of the API's refresh
+/// key, so that the two uses never share a key; the API id is the associated data of each
+/// sealed value, not part of the derivation.
+fn login_state_key(refresh_key: &[u8]) -> Option<SealingKey> {
+    struct KeyLength;
+    impl ring::hkdf::KeyType for KeyLength {
+        fn len(&self) -> usize {
+            32
+        }
+    }
+    let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]);
+    let pseudo_random_key = salt.extract(refresh_key);
+    let info = [b"restapi login state v1".as_slice()];
+    let okm = pseudo_random_key.expand(&info, KeyLength).ok()?;
+    let mut bytes = [0u8; 32];
+    okm.fill(&mut bytes).ok()?;
+    SealingKey::new(&bytes)
 }
 
 /// An API's static claims without any registered name: the control plane refuses those, but

@@ -313,6 +313,7 @@ async fn redeem(
         token_id: claims.jti.clone(),
         family: claims.family.clone(),
         expires_at: claims.expires_at(),
+        user_id: None,
     };
     match control_plane.redeem(&request).await {
         Ok(RedeemOutcome::Redeemed) => Ok(()),

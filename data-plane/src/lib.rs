@@ -8,6 +8,7 @@
 //! The request path lives in [`http`]: resolve the host to an API ([`routing`]), find the
 //! platform endpoint, answer it ([`grants`] for tokens, [`bearer`] for bearer checks).
 
+pub mod access;
 pub mod bearer;
 pub mod config;
 pub mod cookies;
@@ -32,7 +33,7 @@ use tokio::net::TcpListener;
 
 use crate::bearer::BearerVerifier;
 use crate::config::{ConfigStore, RegionState};
-use crate::http::AppState;
+use crate::http::{AppState, UPSTREAM_TIMEOUT, UpstreamClient};
 use crate::metrics::Metrics;
 use crate::node_client::NodeClient;
 pub use crate::openapi::openapi;
@@ -44,8 +45,8 @@ pub enum StartError {
     /// A setting is missing or malformed.
     #[error(transparent)]
     Settings(#[from] settings::SettingsError),
-    /// The HTTP client for the control plane could not be built.
-    #[error("cannot build the control plane client: {0}")]
+    /// The HTTP client for the control plane or the upstreams could not be built.
+    #[error("cannot build an HTTP client: {0}")]
     Client(#[from] reqwest::Error),
     /// [`DataPlane::start`] was called outside a tokio runtime, so the sync task cannot run.
     #[error("the data plane must start inside a tokio runtime")]
@@ -76,13 +77,7 @@ impl DataPlane {
             Arc::clone(&metrics),
         );
         runtime.spawn(follower);
-        Ok(Self::assemble(
-            &settings,
-            clock,
-            store,
-            metrics,
-            Some(control_plane),
-        ))
+        Self::assemble(&settings, clock, store, metrics, Some(control_plane))
     }
 
     /// A data plane serving a fixed snapshot, without a sync task: for tests and the bench.
@@ -103,13 +98,7 @@ impl DataPlane {
             Ok(connection) => Some(NodeClient::new(&connection, Arc::clone(&store))?),
             Err(_) => None,
         };
-        Ok(Self::assemble(
-            &settings,
-            clock,
-            store,
-            metrics,
-            control_plane,
-        ))
+        Self::assemble(&settings, clock, store, metrics, control_plane)
     }
 
     fn assemble(
@@ -118,7 +107,7 @@ impl DataPlane {
         store: Arc<ConfigStore>,
         metrics: Arc<Metrics>,
         control_plane: Option<NodeClient>,
-    ) -> Self {
+    ) -> Result<Self, StartError> {
         // The document is the same for the process's life: serialise it once.
         let openapi_json = openapi().to_json().map(Bytes::from).unwrap_or_default();
         let state = AppState {
@@ -130,10 +119,12 @@ impl DataPlane {
             metrics,
             control_plane,
             openapi_json,
+            upstream: UpstreamClient::new(UPSTREAM_TIMEOUT)?,
+            providers: http::ProviderDirectory::new()?,
         };
-        Self {
+        Ok(Self {
             state: Arc::new(state),
-        }
+        })
     }
 
     /// Every endpoint of the data plane, with request ids and one span per request.
@@ -159,7 +150,9 @@ pub async fn serve(
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
+    // The peer's address goes to upstreams in `X-Forwarded-For` and `Forwarded`.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

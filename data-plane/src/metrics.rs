@@ -48,6 +48,8 @@ pub struct Metrics {
     grants: [[Counter; GrantOutcome::ALL.len()]; GrantType::ALL.len()],
     refusals: [Counter; Refusal::ALL.len()],
     bearer: [Counter; BearerResult::ALL.len()],
+    sign_ins: [Counter; SignInOutcome::ALL.len()],
+    gateway: [Counter; ForwardOutcome::ALL.len()],
     sync_snapshots: Counter,
     sync_batches: Counter,
     sync_failures: Counter,
@@ -108,6 +110,27 @@ pub enum BearerResult {
     Rejected,
 }
 
+/// What became of a request for the API's upstream or web app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardOutcome {
+    /// Forwarded, and the upstream answered (whatever its status).
+    Forwarded,
+    /// The API has no upstream (or web upstream) configured.
+    NoUpstream,
+    /// The path holds a dot segment.
+    InvalidPath,
+    /// Refused by the access rules: not authenticated.
+    Unauthenticated,
+    /// Refused by the access rules: authenticated, without a role that grants it.
+    Forbidden,
+    /// Refused: cookie-authenticated, state-changing, from a foreign origin.
+    Csrf,
+    /// The upstream could not be reached.
+    BadGateway,
+    /// The upstream did not answer in time.
+    GatewayTimeout,
+}
+
 impl Metrics {
     /// Counters at zero; `clock` stamps configuration changes.
     pub fn new(clock: Clock) -> Self {
@@ -117,6 +140,8 @@ impl Metrics {
             grants: Default::default(),
             refusals: Default::default(),
             bearer: Default::default(),
+            sign_ins: Default::default(),
+            gateway: Default::default(),
             sync_snapshots: Counter::default(),
             sync_batches: Counter::default(),
             sync_failures: Counter::default(),
@@ -148,6 +173,16 @@ impl Metrics {
     /// Counts a bearer token check.
     pub fn bearer_checked(&self, result: BearerResult) {
         self.bearer[result as usize].add();
+    }
+
+    /// Counts a request for an upstream by what became of it.
+    pub fn forwarded(&self, outcome: ForwardOutcome) {
+        self.gateway[outcome as usize].add();
+    }
+
+    /// Counts a hosted login callback by its outcome.
+    pub fn sign_in(&self, outcome: SignInOutcome) {
+        self.sign_ins[outcome as usize].add();
     }
 
     /// Counts a configuration snapshot applied, and stamps the time.
@@ -226,6 +261,28 @@ impl Metrics {
             out.sample("restapi_bearer_verifications_total", &labels, count);
         }
 
+        out.family(
+            "restapi_gateway_requests_total",
+            "counter",
+            "Requests for an API's upstream or web app, by outcome.",
+        );
+        for outcome in ForwardOutcome::ALL {
+            let count = self.gateway[outcome as usize].get();
+            let labels = [("outcome", outcome.label())];
+            out.sample("restapi_gateway_requests_total", &labels, count);
+        }
+
+        out.family(
+            "restapi_sign_ins_total",
+            "counter",
+            "Hosted login callbacks, by outcome.",
+        );
+        for outcome in SignInOutcome::ALL {
+            let count = self.sign_ins[outcome as usize].get();
+            let labels = [("outcome", outcome.label())];
+            out.sample("restapi_sign_ins_total", &labels, count);
+        }
+
         self.render_configuration(&mut out, config);
         out.into_text()
     }
@@ -272,6 +329,37 @@ impl Metrics {
 
     fn configuration_replaced(&self) {
         self.last_applied.store(self.clock.now(), Ordering::Relaxed);
+    }
+}
+
+/// What became of a hosted login callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignInOutcome {
+    /// The user is signed in.
+    SignedIn,
+    /// The person has no user and the provider does not create one.
+    NotRegistered,
+    /// The user is disabled.
+    Disabled,
+    /// Anything else: a bad or stale callback, a provider error, an unverifiable answer.
+    Failed,
+}
+
+impl SignInOutcome {
+    const ALL: [Self; 4] = [
+        Self::SignedIn,
+        Self::NotRegistered,
+        Self::Disabled,
+        Self::Failed,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::SignedIn => "signed_in",
+            Self::NotRegistered => "not_registered",
+            Self::Disabled => "disabled",
+            Self::Failed => "failed",
+        }
     }
 }
 
@@ -351,6 +439,33 @@ impl BearerResult {
             Self::CacheHit => "cache_hit",
             Self::Verified => "verified",
             Self::Rejected => "rejected",
+        }
+    }
+}
+
+impl ForwardOutcome {
+    const ALL: [Self; 8] = [
+        Self::Forwarded,
+        Self::NoUpstream,
+        Self::InvalidPath,
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::Csrf,
+        Self::BadGateway,
+        Self::GatewayTimeout,
+    ];
+
+    /// The `outcome` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Forwarded => "forwarded",
+            Self::NoUpstream => "no_upstream",
+            Self::InvalidPath => "invalid_path",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::Csrf => "csrf",
+            Self::BadGateway => "bad_gateway",
+            Self::GatewayTimeout => "gateway_timeout",
         }
     }
 }
@@ -562,7 +677,7 @@ mod tests {
                 assert_eq!(declared.last().map(String::as_str), Some(name), "{line}");
             }
         }
-        assert_eq!(declared.len(), 11);
+        assert_eq!(declared.len(), 13);
     }
 
     #[test]

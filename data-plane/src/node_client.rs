@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use restapi_shared::node::{
     CHANGES_PATH, INSTANCE_HEADER, LONG_POLL_SECONDS, REDEEM_REFRESH_PATH, REGION_HEADER,
-    REVISION_HEADER, RedeemOutcome, RedeemRefreshRequest, RedeemRefreshResponse, SNAPSHOT_PATH,
+    RESOLVE_USER_PATH, REVISION_HEADER, REVOKE_REFRESH_PATH, RedeemOutcome, RedeemRefreshRequest,
+    RedeemRefreshResponse, ResolveUserRequest, ResolveUserResponse, RevokeRefreshRequest,
+    SNAPSHOT_PATH,
 };
 use restapi_shared::push::{ChangeBatch, RegionSnapshot, Revision};
 use restapi_shared::secret::SecretString;
@@ -98,15 +100,54 @@ impl NodeClient {
 
     /// `POST /node/v1/refresh-tokens/redeem`: records the use of a refresh token.
     pub async fn redeem(&self, request: &RedeemRefreshRequest) -> Result<RedeemOutcome, NodeError> {
+        Ok(self.redeem_session(request).await?.outcome)
+    }
+
+    /// `POST /node/v1/refresh-tokens/redeem` for a browser session's token (`user_id` set):
+    /// the outcome and the user as they are now.
+    pub async fn redeem_session(
+        &self,
+        request: &RedeemRefreshRequest,
+    ) -> Result<RedeemRefreshResponse, NodeError> {
+        self.post_json(REDEEM_REFRESH_PATH, request).await
+    }
+
+    /// `POST /node/v1/refresh-tokens/revoke`: ends a refresh family at sign-out.
+    pub async fn revoke_family(&self, request: &RevokeRefreshRequest) -> Result<(), NodeError> {
         let response = self
-            .request(reqwest::Method::POST, REDEEM_REFRESH_PATH)
+            .request(reqwest::Method::POST, REVOKE_REFRESH_PATH)
             .timeout(REDEEM_TIMEOUT)
             .json(request)
             .send()
             .await
             .map_err(NodeError::Unreachable)?;
-        let answer: RedeemRefreshResponse = expect_json(response).await?;
-        Ok(answer.outcome)
+        match response.status() {
+            status if status.is_success() => Ok(()),
+            status => Err(NodeError::Status(status)),
+        }
+    }
+
+    /// `POST /node/v1/users/resolve`: the user behind an identity that just signed in.
+    pub async fn resolve_user(
+        &self,
+        request: &ResolveUserRequest,
+    ) -> Result<ResolveUserResponse, NodeError> {
+        self.post_json(RESOLVE_USER_PATH, request).await
+    }
+
+    async fn post_json<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &Q,
+    ) -> Result<A, NodeError> {
+        let response = self
+            .request(reqwest::Method::POST, path)
+            .timeout(REDEEM_TIMEOUT)
+            .json(request)
+            .send()
+            .await
+            .map_err(NodeError::Unreachable)?;
+        expect_json(response).await
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {

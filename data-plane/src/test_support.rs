@@ -338,7 +338,12 @@ pub(crate) async fn stub_control_plane() -> (String, Arc<Mutex<Vec<RedeemRefresh
         } else {
             RedeemOutcome::Reused
         };
-        async move { axum::Json(RedeemRefreshResponse { outcome }) }
+        async move {
+            axum::Json(RedeemRefreshResponse {
+                outcome,
+                user: None,
+            })
+        }
     };
     let router = Router::new().route(REDEEM_REFRESH_PATH, post(redeem));
     (spawn_stub(router).await, received)

@@ -12,10 +12,13 @@
 )]
 
 mod bad_input;
+mod browser;
 mod config_push;
 mod deploy;
+mod gateway;
 mod openapi;
 mod operations;
+mod presets;
 mod providers;
 mod refresh;
 mod service_accounts;

@@ -5,6 +5,7 @@
 //! Handlers are thin: they unpack the request, call one domain function and map its result.
 
 mod body;
+mod cors;
 pub(crate) mod csrf;
 mod gateway;
 mod login;
@@ -23,9 +24,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, PRAGMA};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use restapi_shared::Clock;
 use restapi_shared::error::ErrorBody;
 use tower_http::request_id::{
@@ -35,12 +35,14 @@ use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, TraceLayer};
 use tracing::{Level, Span};
 
 use crate::bearer::BearerVerifier;
-use crate::config::{ApiState, ConfigStore};
+use crate::config::{ApiState, ConfigStore, RegionState};
 use crate::metrics::{self, Metrics};
 use crate::node_client::NodeClient;
 use crate::routing::{self, Area, Endpoint};
 use crate::settings::PublicScheme;
 
+pub(crate) use gateway::{DEFAULT_TIMEOUT as UPSTREAM_TIMEOUT, UpstreamClient};
+pub(crate) use login::ProviderDirectory;
 pub(crate) use metadata::DiscoveryDocument;
 pub(crate) use sign_in::{AuthRequest, AuthResponse};
 pub(crate) use token::{TokenRequest, TokenResponse};
@@ -57,6 +59,10 @@ pub(crate) struct AppState {
     pub metrics: Arc<Metrics>,
     pub control_plane: Option<NodeClient>,
     pub openapi_json: Bytes,
+    /// The connection pool to every API's upstream and web app.
+    pub upstream: UpstreamClient,
+    /// Identity providers' endpoints and keys, fetched for the hosted login.
+    pub providers: login::ProviderDirectory,
 }
 
 /// All endpoints, with one span per request carrying its request id.
@@ -72,13 +78,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         })
         .on_failure(DefaultOnFailure::new().level(Level::WARN));
 
-    // TODO(#3): on app hosts every path outside `/api` and `/login` will belong to the
-    // customer's web upstream; the operational paths then need a host of their own.
+    // No routes: the operational paths exist only on hosts that are not app hosts, since on
+    // an app host every path outside `/api` and `/login` belongs to the customer's web app.
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::get_metrics))
-        .route("/openapi.json", get(openapi_json))
         .fallback(api_request)
         .with_state(state)
         .layer(axum::middleware::map_response(
@@ -90,19 +92,26 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
 }
 
-/// The request path: resolve host → platform endpoint → answer, or not found.
+/// The request path: an operational path on a host that is not an app host, or resolve
+/// host → area → platform endpoint or gateway → answer, with CORS under the API base.
 async fn api_request(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let Some(region) = state.store.current() else {
+    let host = request_host(&parts);
+    let path = parts.uri.path();
+    let region = state.store.current();
+    if let Some(operational) = Operational::at(path)
+        && !is_app_host(region.as_deref(), &state.app_domain, host)
+    {
+        return operational.answer(state, &parts.method).await;
+    }
+
+    let Some(region) = region else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             "no configuration loaded yet",
         );
     };
-
-    let host = request_host(&parts);
-    let path = parts.uri.path();
     let Some(target) = routing::resolve_api(&region, &state.app_domain, host, path) else {
         return error(
             StatusCode::NOT_FOUND,
@@ -111,34 +120,107 @@ async fn api_request(State(state): State<Arc<AppState>>, request: Request) -> Re
         );
     };
 
+    let issuer = routing::issuer(state.public_scheme.as_str(), host, target.base);
+    // One place for CORS: everything under the API base, platform endpoints and upstream.
+    let cors = (target.area == Area::Api).then(|| {
+        let own_origin = issuer.strip_suffix(target.base).unwrap_or(&issuer);
+        cors::Cors::of(&parts, own_origin, &target.api.gateway.cors_origins)
+    });
+    if let Some(preflight) = cors.as_ref().and_then(|cors| cors.preflight_answer(&parts)) {
+        return preflight;
+    }
+
     let call = EndpointCall {
         state: &state,
         api: &target.api,
-        issuer: routing::issuer(state.public_scheme.as_str(), host, target.base),
+        issuer,
         now: state.clock.now(),
         parts: &parts,
         target: &target,
     };
-    let endpoint = match target.area {
-        Area::Login => return login::login(call, body).await,
-        Area::Web => return gateway::forward_web(call, body).await,
-        Area::Api => match Endpoint::at(target.endpoint_path) {
-            Some(endpoint) => endpoint,
-            None => return gateway::forward_api(call, body).await,
+    let response = match (target.area, Endpoint::at(target.endpoint_path)) {
+        (Area::Login, _) => login::login(call, body).await,
+        (Area::Web, _) => gateway::forward_web(call, body).await,
+        (Area::Api, None) => gateway::forward_api(call, body).await,
+        (Area::Api, Some(endpoint)) if !endpoint.allows(&parts.method) => {
+            method_not_allowed(endpoint)
+        }
+        (Area::Api, Some(endpoint)) => match endpoint {
+            Endpoint::Token => token::token(call, body).await,
+            Endpoint::Auth => sign_in::auth(call, body).await,
+            Endpoint::Discovery => metadata::discovery(call),
+            Endpoint::Jwks => metadata::jwks(call),
+            Endpoint::UserInfo => userinfo::userinfo(call),
+            Endpoint::Refresh => session::refresh(call, body).await,
+            Endpoint::Logout => session::logout(call, body).await,
         },
     };
-    if !endpoint.allows(&parts.method) {
-        return method_not_allowed(endpoint);
+    match cors {
+        Some(cors) => cors.apply(response),
+        None => response,
     }
-    match endpoint {
-        Endpoint::Token => token::token(call, body).await,
-        Endpoint::Auth => sign_in::auth(call, body).await,
-        Endpoint::Discovery => metadata::discovery(call),
-        Endpoint::Jwks => metadata::jwks(call),
-        Endpoint::UserInfo => userinfo::userinfo(call),
-        Endpoint::Refresh => session::refresh(call, body).await,
-        Endpoint::Logout => session::logout(call, body).await,
+}
+
+/// The paths for operators, served on the regional host, a bare address or localhost.
+#[derive(Clone, Copy, Debug)]
+enum Operational {
+    Healthz,
+    Readyz,
+    Metrics,
+    OpenApi,
+}
+
+impl Operational {
+    fn at(path: &str) -> Option<Self> {
+        match path {
+            "/healthz" => Some(Self::Healthz),
+            "/readyz" => Some(Self::Readyz),
+            "/metrics" => Some(Self::Metrics),
+            "/openapi.json" => Some(Self::OpenApi),
+            _ => None,
+        }
     }
+
+    async fn answer(self, state: Arc<AppState>, method: &Method) -> Response {
+        if method != Method::GET && method != Method::HEAD {
+            let mut response = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed",
+            );
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return response;
+        }
+        match self {
+            Self::Healthz => healthz().await.into_response(),
+            Self::Readyz => readyz(State(state)).await,
+            Self::Metrics => metrics::get_metrics(State(state)).await,
+            Self::OpenApi => openapi_json(State(state)).await,
+        }
+    }
+}
+
+/// Whether `host` is an API's own host under the app domain (any label, served here or
+/// not), where every path but `/api` and `/login` belongs to the customer's web app. The
+/// regional host is never one, even when it lies under the app domain; before the first
+/// configuration, when no web app is served anyway, no host is.
+fn is_app_host(region: Option<&RegionState>, app_domain: &str, host: &str) -> bool {
+    let hostname = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let Some(region) = region else {
+        return false;
+    };
+    if hostname.eq_ignore_ascii_case(&region.region.host) {
+        return false;
+    }
+    let Some(split) = hostname.len().checked_sub(app_domain.len() + 1) else {
+        return false;
+    };
+    hostname
+        .get(split..)
+        .and_then(|suffix| suffix.strip_prefix('.'))
+        .is_some_and(|domain| domain.eq_ignore_ascii_case(app_domain))
 }
 
 /// One request to a platform endpoint, resolved.
@@ -296,7 +378,6 @@ mod tests {
             (REGIONAL, "/shop/products"),
             (REGIONAL, "/shop"),
             ("nope.restapi.localhost", "/api/_token"),
-            ("shop.restapi.localhost", "/other/_token"),
         ] {
             let answer = fixture.send(get(host, path)).await;
             assert_eq!(
@@ -305,6 +386,14 @@ mod tests {
                 "{host}{path}"
             );
         }
+
+        // Outside `/api` the app host belongs to the API's web app; without one, a browser
+        // gets a readable page rather than JSON.
+        let answer = fixture
+            .send(get("shop.restapi.localhost", "/other/_token"))
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND);
+        assert_eq!(answer.header("content-type"), "text/html; charset=utf-8");
     }
 
     #[tokio::test]
@@ -333,20 +422,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn health_readiness_and_openapi_answer_on_any_host() {
+    async fn health_readiness_and_openapi_answer_on_every_host_but_app_hosts() {
         let fixture = Fixture::new();
-        assert_eq!(
-            fixture.send(get("anything", "/healthz")).await.status,
-            StatusCode::OK
-        );
-        assert_eq!(
-            fixture.send(get("anything", "/readyz")).await.status,
-            StatusCode::OK
-        );
-        let openapi = fixture
+        for host in [REGIONAL, "127.0.0.1:8080", "localhost"] {
+            assert_eq!(
+                fixture.send(get(host, "/healthz")).await.status,
+                StatusCode::OK
+            );
+            assert_eq!(
+                fixture.send(get(host, "/readyz")).await.status,
+                StatusCode::OK
+            );
+        }
+        let openapi = fixture.send(get(REGIONAL, "/openapi.json")).await;
+        assert!(openapi.json["paths"]["/{api}/_token"].is_object());
+        // On an app host they belong to the web app: here, none is configured.
+        let app = fixture
             .send(get("shop.restapi.localhost", "/openapi.json"))
             .await;
-        assert!(openapi.json["paths"]["/{api}/_token"].is_object());
+        assert_eq!(app.status, StatusCode::NOT_FOUND);
+        let post = fixture
+            .send(with_body(REGIONAL, "/healthz", "text/plain", ""))
+            .await;
+        assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
         assert!(fixture.data_plane.is_ready());
         assert_eq!(fixture.data_plane.revision(), Some(7));
     }

@@ -1,7 +1,9 @@
 //! What every end-to-end test stands on: databases, a running stack, HTTP helpers.
 
 pub mod db;
+pub mod presets;
 pub mod stack;
+pub mod upstream;
 
 /// Carries a request of the `oauth2` crate over reqwest, so the library talks to the test
 /// stack through a client that resolves the test hosts.

@@ -94,7 +94,9 @@ fn minted_client_secret(
         Ok(secret) => Ok(Some(secret)),
         Err(error) => {
             tracing::warn!(provider = %provider.id, %error, "no Apple client secret");
-            Err(LoginError::Misconfigured("the Apple client secret cannot be made"))
+            Err(LoginError::Misconfigured(
+                "the Apple client secret cannot be made",
+            ))
         }
     }
 }
@@ -219,7 +221,9 @@ fn settings_digest(provider: &ProviderConfig) -> SecretDigest {
 
 /// The preset's identity: see [`identity`].
 fn id_token_identity(claims: &Value) -> Result<ExternalIdentity, LoginError> {
-    let claims = claims.as_object().ok_or(LoginError::IdTokenInvalid("claims not an object"))?;
+    let claims = claims
+        .as_object()
+        .ok_or(LoginError::IdTokenInvalid("claims not an object"))?;
     identity(claims).map_err(|_| LoginError::IdTokenInvalid("Apple ID token without subject"))
 }
 
@@ -459,7 +463,10 @@ mod tests {
 
         let identity = identity(claims.as_object().unwrap()).unwrap();
         assert_eq!(identity.subject, "001234.abcdef");
-        assert_eq!(identity.email.as_deref(), Some("x7@privaterelay.appleid.com"));
+        assert_eq!(
+            identity.email.as_deref(),
+            Some("x7@privaterelay.appleid.com")
+        );
         assert!(identity.email_verified);
         assert_eq!(identity.name, None);
         assert_eq!(name_from_user_field(user).as_deref(), Some("Ada Lovelace"));

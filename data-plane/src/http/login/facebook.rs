@@ -38,7 +38,11 @@ enum FacebookError {
     /// Facebook answered with an error (a bad code, a wrong app secret, a bad proof); the text
     /// is Facebook's and goes only to the log.
     #[error("Facebook refused the {step} with status {status}: {message}")]
-    Refused { step: &'static str, status: u16, message: String },
+    Refused {
+        step: &'static str,
+        status: u16,
+        message: String,
+    },
     /// The answer is not the JSON Facebook documents.
     #[error("Facebook's answer to the {0} is not the documented JSON")]
     BadResponse(&'static str),
@@ -64,30 +68,40 @@ pub(super) async fn sign_in(
     code: &str,
 ) -> Result<ExternalIdentity, LoginError> {
     let provider = request.provider;
-    let app_secret =
-        provider.client_secret.as_ref().ok_or(LoginError::Misconfigured("no app secret"))?;
-    let me_endpoint = request.me_endpoint.ok_or(LoginError::Misconfigured("no /me endpoint"))?;
+    let app_secret = provider
+        .client_secret
+        .as_ref()
+        .ok_or(LoginError::Misconfigured("no app secret"))?;
+    let me_endpoint = request
+        .me_endpoint
+        .ok_or(LoginError::Misconfigured("no /me endpoint"))?;
     let me_url = reqwest::Url::parse(me_endpoint)
         .map_err(|_| LoginError::Misconfigured("the /me endpoint is not a URL"))?;
 
-    let access_token = exchange_code(http, &request, app_secret, code).await.map_err(|error| {
-        tracing::info!(provider = %provider.id, %error, "Facebook code exchange failed");
-        match error {
-            FacebookError::Refused { .. } => LoginError::CodeRefused,
-            FacebookError::Unreachable(_) | FacebookError::BadResponse(_) => {
-                LoginError::ProviderUnreachable
+    let access_token = exchange_code(http, &request, app_secret, code)
+        .await
+        .map_err(|error| {
+            tracing::info!(provider = %provider.id, %error, "Facebook code exchange failed");
+            match error {
+                FacebookError::Refused { .. } => LoginError::CodeRefused,
+                FacebookError::Unreachable(_) | FacebookError::BadResponse(_) => {
+                    LoginError::ProviderUnreachable
+                }
             }
-        }
-    })?;
-    fetch_identity(http, me_url, app_secret, &access_token).await.map_err(|error| {
-        tracing::info!(provider = %provider.id, %error, "Facebook profile request failed");
-        match error {
-            FacebookError::Refused { .. } => LoginError::IdTokenInvalid("Graph API refused /me"),
-            FacebookError::Unreachable(_) | FacebookError::BadResponse(_) => {
-                LoginError::ProviderUnreachable
+        })?;
+    fetch_identity(http, me_url, app_secret, &access_token)
+        .await
+        .map_err(|error| {
+            tracing::info!(provider = %provider.id, %error, "Facebook profile request failed");
+            match error {
+                FacebookError::Refused { .. } => {
+                    LoginError::IdTokenInvalid("Graph API refused /me")
+                }
+                FacebookError::Unreachable(_) | FacebookError::BadResponse(_) => {
+                    LoginError::ProviderUnreachable
+                }
             }
-        }
-    })
+        })
 }
 
 /// `oauth/access_token`: the code, our app id and secret, and the redirect URI used in the

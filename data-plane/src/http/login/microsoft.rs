@@ -62,7 +62,9 @@ fn issuer_accepted(provider: &ProviderConfig, issuer: &str, claims: &Value) -> b
 
 /// The preset's identity: see [`identity`].
 fn id_token_identity(claims: &Value) -> Result<ExternalIdentity, LoginError> {
-    let claims = claims.as_object().ok_or(LoginError::IdTokenInvalid("claims not an object"))?;
+    let claims = claims
+        .as_object()
+        .ok_or(LoginError::IdTokenInvalid("claims not an object"))?;
     identity(claims).map_err(|error| {
         tracing::info!(%error, "Microsoft ID token names nobody");
         LoginError::IdTokenInvalid("Microsoft ID token without tid or oid")

@@ -31,7 +31,9 @@ fn userinfo_identity(answer: &serde_json::Value) -> Option<ExternalIdentity> {
         let parts = [userinfo.given_name, userinfo.family_name];
         Some(parts.into_iter().flatten().collect::<Vec<_>>().join(" "))
     });
-    let name = full_name.map(|name| name.trim().to_owned()).filter(|name| !name.is_empty());
+    let name = full_name
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty());
     let email = userinfo.email.filter(|email| email.contains('@'));
 
     Some(ExternalIdentity {
