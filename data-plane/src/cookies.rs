@@ -3,6 +3,9 @@
 //! Three cookies exist per API and host:
 //! - the access cookie holds the access token itself and authenticates every request;
 //! - the refresh cookie holds an opaque refresh token and is sent only to the refresh path;
+//!   a copy set at sign-in goes only to the logout path, so that signing out can end the
+//!   session even after the hour-long access cookie has gone (the copy's token is never
+//!   redeemed: only its family is read);
 //! - the login cookie holds the sealed state of one sign-in between `/login` and the
 //!   provider's callback.
 //!
@@ -31,6 +34,8 @@ pub struct CookieScope {
     pub path: String,
     /// Path of the refresh cookie: the refresh endpoint's path.
     pub refresh_path: String,
+    /// Path of the refresh cookie's copy that names the session to sign out.
+    pub logout_path: String,
     /// Name of the access cookie.
     pub access_name: &'static str,
     /// Name of the refresh cookie.
@@ -51,6 +56,7 @@ impl CookieScope {
         Self {
             secure,
             refresh_path: format!("{base}/_refresh"),
+            logout_path: format!("{base}/_logout"),
             path,
             access_name: match (secure, whole_host) {
                 (true, true) => "__Host-restapi-access",
@@ -94,6 +100,7 @@ mod tests {
         let scope = CookieScope::new(HostKind::App, "/api", true);
         assert_eq!(scope.path, "/");
         assert_eq!(scope.refresh_path, "/api/_refresh");
+        assert_eq!(scope.logout_path, "/api/_logout");
         assert_eq!(scope.access_name, "__Host-restapi-access");
         assert_eq!(scope.refresh_name, "__Secure-restapi-refresh");
     }

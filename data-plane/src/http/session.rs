@@ -114,6 +114,20 @@ impl SessionTokens {
         };
         [access.header(), refresh.header()]
     }
+
+    /// The copy of the refresh cookie sent only to `_logout`, set when the session begins:
+    /// the family it names stays the same while the tokens rotate.
+    pub(crate) fn logout_cookie(&self, scope: &CookieScope, now: UnixTime) -> HeaderValue {
+        SessionCookie {
+            name: scope.refresh_name,
+            value: &self.refresh_token,
+            path: &scope.logout_path,
+            max_age: self.family_ends - now,
+            secure: scope.secure,
+            same_site: "Lax",
+        }
+        .header()
+    }
 }
 
 /// `POST _refresh`: a new access cookie and refresh cookie from the refresh cookie.
@@ -179,8 +193,8 @@ pub(super) async fn refresh(call: EndpointCall<'_>, _body: Body) -> Response {
 
 /// `POST _logout`: revokes the session's refresh family and clears both cookies; 204.
 ///
-/// The refresh cookie is not sent here (its path is `_refresh`), so the family comes from the
-/// access cookie's `sid`. That token may have expired: only its signature is required.
+/// The family comes from the access cookie's `sid` (the token may have expired: only its
+/// signature is required), else from the refresh cookie's copy scoped to `_logout`.
 pub(super) async fn logout(call: EndpointCall<'_>, _body: Body) -> Response {
     let scope = scope_of(&call);
     if !same_origin(&call) {
@@ -304,6 +318,10 @@ fn clear_session_cookies(response: &mut Response, scope: &CookieScope) {
     headers.append(
         SET_COOKIE,
         clear_cookie(scope.refresh_name, &scope.refresh_path, scope.secure),
+    );
+    headers.append(
+        SET_COOKIE,
+        clear_cookie(scope.refresh_name, &scope.logout_path, scope.secure),
     );
 }
 

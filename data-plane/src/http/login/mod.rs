@@ -516,6 +516,7 @@ async fn callback(
     for cookie in session.cookies(&host.scope, call.now) {
         append_cookie(&mut response, &cookie);
     }
+    append_cookie(&mut response, &session.logout_cookie(&host.scope, call.now));
     page::insert_security_headers(response.headers_mut());
     Ok(response)
 }
