@@ -1,0 +1,517 @@
+//! Who may sign in at the hosted login, and how it refuses bad input, through both planes on
+//! every backend under test. The provider is a local stand-in of Vipps (OpenID Connect with a
+//! userinfo endpoint), added twice: once creating users, once only letting registered ones in.
+//!
+//! Each refusal must be a readable page (or a 401 on `_refresh`) that creates nothing and
+//! sets no session.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::db::{TestDatabase, test_databases};
+use crate::support::presets::{Browser, Client, Landing, Person, Provider, StandIn};
+use crate::support::stack::{APP_DOMAIN, DataPlaneHandle, Stack};
+
+const API: &str = "shop";
+/// The session cookies on the plain-HTTP app host.
+const ACCESS_COOKIE: &str = "restapi-access";
+const REFRESH_COOKIE: &str = "restapi-refresh";
+const LOGIN_COOKIE: &str = "restapi-login";
+
+/// A stack with API `shop` (roles `reader` and `writer`, new users get `reader`) and two
+/// Vipps providers: `open` creates users, `invited` only signs in registered ones.
+struct Setup {
+    stack: Stack,
+    plane: DataPlaneHandle,
+    vipps: StandIn,
+    open: String,
+    invited: String,
+}
+
+impl Setup {
+    async fn start(database: &TestDatabase) -> Self {
+        let stack = Stack::start(database).await;
+        let plane = stack.region_with_data_plane("eu").await;
+        stack
+            .create(
+                "/v1/apis",
+                json!({ "name": API, "region": "eu", "description": "login rules",
+                        "roles": ["reader", "writer"], "defaultRoles": ["reader"] }),
+            )
+            .await;
+        let vipps = StandIn::start(Provider::Vipps, stack.clock.clone()).await;
+        let secret = Client {
+            secret: Some("vipps-secret".into()),
+            ..Client::default()
+        };
+        vipps.register("vipps-client", secret);
+        let provider = |display_name: &str, auto_create: bool| {
+            json!({ "kind": "vipps", "displayName": display_name, "clientId": "vipps-client",
+                    "clientSecret": "vipps-secret", "issuer": vipps.vipps_issuer(),
+                    "autoCreate": auto_create })
+        };
+        let providers = format!("/v1/apis/{API}/providers");
+        let open = stack.create(&providers, provider("Vipps", true)).await;
+        let invited = stack
+            .create(&providers, provider("Vipps for members", false))
+            .await;
+        stack.wait_for_push(&plane).await;
+        Self {
+            open: open["id"].as_str().expect("provider id").to_owned(),
+            invited: invited["id"].as_str().expect("provider id").to_owned(),
+            stack,
+            plane,
+            vipps,
+        }
+    }
+
+    /// `path` on the API's app host.
+    fn app(&self, path: &str) -> String {
+        format!("http://{API}.{APP_DOMAIN}:{}{path}", self.plane.addr.port())
+    }
+
+    fn start_url(&self, provider: &str) -> String {
+        self.app(&format!("/login/start/{provider}"))
+    }
+
+    /// A client that reaches the data plane by the API's host names and follows no redirect.
+    fn http(&self) -> reqwest::Client {
+        let hosts = self.plane.hosts(API);
+        self.plane.client(&[&hosts[0], &hosts[1]])
+    }
+
+    fn browser(&self) -> Browser {
+        Browser::new(self.http())
+    }
+
+    async fn users(&self) -> Vec<Value> {
+        let path = format!("/v1/apis/{API}/users");
+        let (status, page) = self.stack.admin_request(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["items"].as_array().expect("items").clone()
+    }
+
+    /// Starts a sign-in at `provider` and lets the stand-in sign the person in, stopping
+    /// before the callback: the login cookie and the callback URL the browser would follow.
+    async fn until_callback(&self, provider: &str) -> (String, String) {
+        let http = self.http();
+        let start = http
+            .get(self.start_url(provider))
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(start.status(), StatusCode::FOUND);
+        let login_cookie = set_cookie(&start, LOGIN_COOKIE, "/").expect("login cookie");
+        let authorize = location(&start);
+        let answer = http.get(&authorize).send().await.expect("authorize");
+        assert!(answer.status().is_redirection(), "{}", answer.status());
+        (login_cookie, location(&answer))
+    }
+
+    /// Sends the callback with the login cookie `login_cookie`.
+    async fn callback(&self, url: &str, login_cookie: &str) -> (StatusCode, String, Vec<Cookie>) {
+        let response = self
+            .http()
+            .get(url)
+            .header(COOKIE, format!("{LOGIN_COOKIE}={login_cookie}"))
+            .send()
+            .await
+            .expect("callback");
+        let status = response.status();
+        let cookies = set_cookies(&response);
+        if status != StatusCode::SEE_OTHER {
+            assert_eq!(
+                response.headers()[CONTENT_TYPE],
+                "text/html; charset=utf-8",
+                "a refusal is a page"
+            );
+        }
+        (status, response.text().await.expect("body"), cookies)
+    }
+
+    /// `POST path` on the app host with `cookies`, from the app's own origin.
+    async fn post(&self, path: &str, cookies: &[(&str, &str)]) -> reqwest::Response {
+        let header = cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.http()
+            .post(self.app(path))
+            .header(ORIGIN, self.app(""))
+            .header(COOKIE, header)
+            .send()
+            .await
+            .expect("POST")
+    }
+}
+
+/// A cookie set by a response: name, value, path and whether it is being removed.
+#[derive(Clone, Debug)]
+struct Cookie {
+    name: String,
+    value: String,
+    path: String,
+    removed: bool,
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<Cookie> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|text| {
+            let mut attributes = text.split(';').map(str::trim);
+            let (name, value) = attributes.next()?.split_once('=')?;
+            let mut cookie = Cookie {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                path: String::new(),
+                removed: false,
+            };
+            for attribute in attributes {
+                if let Some(path) = attribute.strip_prefix("Path=") {
+                    cookie.path = path.to_owned();
+                }
+                cookie.removed |= attribute.eq_ignore_ascii_case("Max-Age=0");
+            }
+            Some(cookie)
+        })
+        .collect()
+}
+
+/// The value of the cookie `name` of `path` that `response` sets (not removes).
+fn set_cookie(response: &reqwest::Response, name: &str, path: &str) -> Option<String> {
+    find_cookie(&set_cookies(response), name, path)
+}
+
+fn find_cookie(cookies: &[Cookie], name: &str, path: &str) -> Option<String> {
+    cookies
+        .iter()
+        .find(|cookie| cookie.name == name && cookie.path == path && !cookie.removed)
+        .map(|cookie| cookie.value.clone())
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()[LOCATION]
+        .to_str()
+        .expect("Location")
+        .to_owned()
+}
+
+fn person(subject: &str, name: &str, email: &str) -> Person {
+    Person {
+        subject: subject.to_owned(),
+        name: Some(name.to_owned()),
+        email: Some(email.to_owned()),
+        email_verified: true,
+        ..Person::default()
+    }
+}
+
+/// The claims of the access token the sign-in set.
+fn signed_in(browser: &Browser, landing: &Landing) -> Value {
+    assert_eq!(landing.status, StatusCode::SEE_OTHER, "{}", landing.body);
+    let token = browser
+        .cookie(&format!("{API}.{APP_DOMAIN}"), ACCESS_COOKIE)
+        .expect("access cookie after sign-in");
+    let payload = token.split('.').nth(1).expect("JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("claims")
+}
+
+/// Asserts a sign-in ended at a page with `status` saying `text`, and without a session.
+fn refused(browser: &Browser, landing: &Landing, status: StatusCode, text: &str) {
+    assert_eq!(landing.status, status, "{}", landing.body);
+    assert!(landing.body.contains(text), "{text:?} in {}", landing.body);
+    let host = format!("{API}.{APP_DOMAIN}");
+    assert!(browser.cookie(&host, ACCESS_COOKIE).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_users_are_linked_new_ones_created_where_allowed_and_disabled_ones_refused() {
+    for database in test_databases().await {
+        let setup = Setup::start(&database).await;
+        let backend = database.backend;
+
+        // An operator registers Ada with the role `writer` before she ever signs in.
+        let ada = setup
+            .stack
+            .create(
+                &format!("/v1/apis/{API}/users"),
+                json!({ "name": "Ada Lovelace", "email": "ada@example.com",
+                        "roles": ["writer"] }),
+            )
+            .await;
+        let ada_id = ada["id"].as_str().expect("user id");
+
+        // Her first sign-in, with the same verified address, links her; her roles are in the
+        // token, and no user is created.
+        setup
+            .vipps
+            .sign_in_as(person("vipps-ada", "Ada", "ada@example.com"));
+        let browser = setup.browser();
+        let landing = browser.sign_in(&setup.start_url(&setup.invited)).await;
+        let claims = signed_in(&browser, &landing);
+        assert_eq!(claims["sub"], ada_id, "{backend}: {claims}");
+        let roles = claims["roles"].as_array().expect("roles");
+        assert!(roles.contains(&json!("writer")), "{claims}");
+        assert!(!roles.contains(&json!("reader")), "{claims}");
+        assert_eq!(setup.users().await.len(), 1);
+        let path = format!("/v1/apis/{API}/users/{ada_id}/identities");
+        let (status, identities) = setup.stack.admin_request(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{identities}");
+        let identities = identities
+            .as_array()
+            .or_else(|| identities["items"].as_array())
+            .expect("identities");
+        assert_eq!(identities.len(), 1, "{identities:?}");
+        assert_eq!(identities[0]["authority"], "vipps");
+        assert_eq!(identities[0]["subject"], "vipps-ada");
+
+        // Bob is not registered: the members-only provider refuses him and creates nobody.
+        setup
+            .vipps
+            .sign_in_as(person("vipps-bob", "Bob", "bob@example.com"));
+        let browser = setup.browser();
+        let landing = browser.sign_in(&setup.start_url(&setup.invited)).await;
+        refused(
+            &browser,
+            &landing,
+            StatusCode::FORBIDDEN,
+            "not registered for shop",
+        );
+        assert_eq!(setup.users().await.len(), 1);
+
+        // The open provider creates him, with the API's default roles.
+        let landing = browser.sign_in(&setup.start_url(&setup.open)).await;
+        let claims = signed_in(&browser, &landing);
+        assert_eq!(claims["name"], "Bob");
+        let roles = claims["roles"].as_array().expect("roles");
+        assert!(roles.contains(&json!("reader")), "{claims}");
+        assert!(!roles.contains(&json!("writer")), "{claims}");
+        assert_eq!(setup.users().await.len(), 2);
+
+        // A disabled user cannot sign in, at either provider.
+        let (status, body) = setup
+            .stack
+            .admin_request(
+                Method::PATCH,
+                &format!("/v1/apis/{API}/users/{ada_id}"),
+                Some(json!({ "disabled": true })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for provider in [&setup.invited, &setup.open] {
+            setup
+                .vipps
+                .sign_in_as(person("vipps-ada", "Ada", "ada@example.com"));
+            let browser = setup.browser();
+            let landing = browser.sign_in(&setup.start_url(provider)).await;
+            refused(&browser, &landing, StatusCode::FORBIDDEN, "disabled");
+        }
+        assert_eq!(setup.users().await.len(), 2);
+
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sign_ins_are_readable_pages_that_create_nothing() {
+    for database in test_databases().await {
+        let setup = Setup::start(&database).await;
+        let http = setup.http();
+        let backend = database.backend;
+
+        // An unknown provider.
+        let answer = http
+            .get(setup.start_url("idp_nope"))
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{backend}");
+        assert!(answer.text().await.unwrap().contains("does not exist"));
+
+        // A redirect to a foreign site, on the page and at the start; never followed.
+        let foreign = [
+            "https%3A%2F%2Fevil.example%2F",
+            "%2F%2Fevil.example%2F",
+            "http%3A%2F%2Fshop.apps.test.evil.example%2F",
+        ];
+        for redirect in foreign {
+            for url in [
+                setup.app(&format!("/login?redirect={redirect}")),
+                format!("{}?redirect={redirect}", setup.start_url(&setup.open)),
+            ] {
+                let answer = http.get(&url).send().await.expect("login");
+                assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{url}");
+                assert!(answer.headers().get(LOCATION).is_none(), "{url}");
+                assert!(set_cookies(&answer).is_empty(), "{url}");
+                assert!(answer.text().await.unwrap().contains("does not allow"));
+            }
+        }
+
+        // An error from the provider: the page names its code, not its text.
+        setup
+            .vipps
+            .sign_in_as(person("vipps-bob", "Bob", "bob@example.com"));
+        let (login_cookie, callback) = setup.until_callback(&setup.open).await;
+        let state = reqwest::Url::parse(&callback)
+            .expect("callback URL")
+            .query_pairs()
+            .find(|(name, _)| name == "state")
+            .map(|(_, value)| value.into_owned())
+            .expect("state");
+        let denied = setup.app(&format!(
+            "/login/callback/{}?error=access_denied&error_description=%3Cb%3Eno%3C%2Fb%3E\
+             &state={state}",
+            setup.open
+        ));
+        let (status, page, cookies) = setup.callback(&denied, &login_cookie).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(page.contains("access_denied"), "{page}");
+        assert!(!page.contains("<b>no"), "{page}");
+        assert!(find_cookie(&cookies, ACCESS_COOKIE, "/").is_none());
+
+        // A tampered login cookie.
+        let (login_cookie, callback) = setup.until_callback(&setup.open).await;
+        let mut tampered = login_cookie.into_bytes();
+        let last = tampered.len() - 1;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        let (status, page, _) = setup.callback(&callback, &tampered).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(page.contains("not started here"), "{page}");
+
+        // A login cookie older than ten minutes.
+        let (login_cookie, callback) = setup.until_callback(&setup.open).await;
+        setup.stack.clock.advance(601);
+        let (status, page, _) = setup.callback(&callback, &login_cookie).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(page.contains("took too long"), "{page}");
+
+        // An ID token with another nonce than the one sent.
+        let mut forged = person("vipps-eve", "Eve", "eve@example.com");
+        forged.claims.insert("nonce".into(), "not-the-nonce".into());
+        setup.vipps.sign_in_as(forged);
+        let browser = setup.browser();
+        let landing = browser.sign_in(&setup.start_url(&setup.open)).await;
+        refused(
+            &browser,
+            &landing,
+            StatusCode::BAD_REQUEST,
+            "could not be verified",
+        );
+        assert!(setup.users().await.is_empty(), "{backend}");
+
+        // A callback replayed with its login cookie: the provider refuses the used code.
+        setup
+            .vipps
+            .sign_in_as(person("vipps-bob", "Bob", "bob@example.com"));
+        let (login_cookie, callback) = setup.until_callback(&setup.open).await;
+        let (status, page, _) = setup.callback(&callback, &login_cookie).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+        let (status, page, cookies) = setup.callback(&callback, &login_cookie).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(page.contains("could not be verified"), "{page}");
+        assert!(find_cookie(&cookies, ACCESS_COOKIE, "/").is_none());
+        assert_eq!(setup.users().await.len(), 1, "{backend}");
+
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotates_honours_a_lost_answer_and_ends_the_session_on_replay_or_logout() {
+    for database in test_databases().await {
+        let setup = Setup::start(&database).await;
+        let backend = database.backend;
+        setup
+            .vipps
+            .sign_in_as(person("vipps-bob", "Bob", "bob@example.com"));
+
+        // Signing in sets the refresh cookie for `_refresh` and a copy for `_logout`.
+        let (login_cookie, callback) = setup.until_callback(&setup.open).await;
+        let (status, page, cookies) = setup.callback(&callback, &login_cookie).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{backend}: {page}");
+        let first = find_cookie(&cookies, REFRESH_COOKIE, "/api/_refresh").expect("refresh");
+        assert!(find_cookie(&cookies, REFRESH_COOKIE, "/api/_logout").is_some());
+        assert!(find_cookie(&cookies, ACCESS_COOKIE, "/").is_some());
+
+        // A refresh from another site is refused.
+        let cross_site = setup
+            .http()
+            .post(setup.app("/api/_refresh"))
+            .header(ORIGIN, "https://evil.example")
+            .header(COOKIE, format!("{REFRESH_COOKIE}={first}"))
+            .send()
+            .await
+            .expect("refresh");
+        assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+
+        // The refresh rotates; the same cookie again within the grace window (its answer was
+        // lost) is honoured; after the window it is theft and ends the whole session.
+        let refreshed = setup
+            .post("/api/_refresh", &[(REFRESH_COOKIE, &first)])
+            .await;
+        assert_eq!(refreshed.status(), StatusCode::NO_CONTENT);
+        let second = set_cookie(&refreshed, REFRESH_COOKIE, "/api/_refresh").expect("rotated");
+        assert_ne!(second, first);
+        assert!(set_cookie(&refreshed, ACCESS_COOKIE, "/").is_some());
+        setup.stack.clock.advance(10);
+        let retried = setup
+            .post("/api/_refresh", &[(REFRESH_COOKIE, &first)])
+            .await;
+        assert_eq!(retried.status(), StatusCode::NO_CONTENT);
+        setup.stack.clock.advance(30);
+        let replayed = setup
+            .post("/api/_refresh", &[(REFRESH_COOKIE, &first)])
+            .await;
+        assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+        let removed = set_cookies(&replayed);
+        assert!(
+            removed
+                .iter()
+                .any(|cookie| cookie.name == ACCESS_COOKIE && cookie.removed),
+            "{removed:?}"
+        );
+        let successor = setup
+            .post("/api/_refresh", &[(REFRESH_COOKIE, &second)])
+            .await;
+        assert_eq!(successor.status(), StatusCode::UNAUTHORIZED, "{backend}");
+
+        // Signing out an hour later, when the browser has dropped the access cookie: the
+        // copy for `_logout` names the session, which ends.
+        let (login_cookie, callback) = setup.until_callback(&setup.open).await;
+        let (_, _, cookies) = setup.callback(&callback, &login_cookie).await;
+        let refresh = find_cookie(&cookies, REFRESH_COOKIE, "/api/_refresh").expect("refresh");
+        let for_logout = find_cookie(&cookies, REFRESH_COOKIE, "/api/_logout").expect("copy");
+        setup.stack.clock.advance(3_700);
+        let logout = setup
+            .post("/api/_logout", &[(REFRESH_COOKIE, &for_logout)])
+            .await;
+        assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+        let cleared = set_cookies(&logout);
+        for (name, path) in [
+            (ACCESS_COOKIE, "/"),
+            (REFRESH_COOKIE, "/api/_refresh"),
+            (REFRESH_COOKIE, "/api/_logout"),
+        ] {
+            assert!(
+                cleared
+                    .iter()
+                    .any(|cookie| cookie.name == name && cookie.path == path && cookie.removed),
+                "{name} {path} cleared: {cleared:?}"
+            );
+        }
+        let after = setup
+            .post("/api/_refresh", &[(REFRESH_COOKIE, &refresh)])
+            .await;
+        assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "{backend}");
+
+        database.drop_database().await;
+    }
+}
