@@ -3,7 +3,7 @@
 
 use restapi_shared::error::{ErrorBody, OAuthErrorBody, OAuthErrorCode};
 use restapi_shared::token::{Jwk, Jwks};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{
@@ -22,7 +22,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[openapi(
     info(
         title = "RestAPI data plane",
-        description = "Per-API token endpoints served by every regional data plane. Paths are \
+        description = "Per-API token and browser session endpoints served by every regional data plane. Paths are \
             shown on the regional host (`https://<region host>/{api}/...`); on the API's app \
             host (`https://<api>.<app domain>/api/...`) the same endpoints live under `/api`.",
     ),
@@ -32,6 +32,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         crate::http::metadata::discovery,
         crate::http::metadata::jwks,
         crate::http::userinfo::userinfo,
+        crate::http::session::refresh,
+        crate::http::session::logout,
         crate::http::healthz,
         crate::http::readyz,
         crate::metrics::get_metrics,
@@ -70,6 +72,16 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // `__Host-restapi-access` on an app host over HTTPS, `__Secure-restapi-access` on a
+        // regional host, `restapi-access` over plain HTTP.
+        components.add_security_scheme(
+            "access_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("__Host-restapi-access"))),
+        );
+        components.add_security_scheme(
+            "refresh_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("__Secure-restapi-refresh"))),
         );
     }
 }

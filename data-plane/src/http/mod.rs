@@ -10,7 +10,7 @@ pub(crate) mod csrf;
 mod gateway;
 mod login;
 pub(crate) mod metadata;
-mod session;
+pub(crate) mod session;
 pub(crate) mod sign_in;
 pub(crate) mod token;
 pub(crate) mod userinfo;

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use restapi_shared::clock::UnixTime;
+use restapi_shared::error::ErrorBody;
 use restapi_shared::ids::{self, new_id};
 use restapi_shared::node::{
     RedeemOutcome, RedeemRefreshRequest, ResolvedUser, RevokeRefreshRequest,
@@ -136,7 +137,23 @@ impl SessionTokens {
 /// cookies, or 401 (cookies cleared) when the session is over: no cookie, a tampered or
 /// foreign one, a chain older than 70 days, a revoked family, a reused token, or a user who
 /// is gone or disabled.
-pub(super) async fn refresh(call: EndpointCall<'_>, _body: Body) -> Response {
+#[utoipa::path(
+    post,
+    path = "/{api}/_refresh",
+    tag = "restapi",
+    params(("api" = String, Path,
+        description = "The API's name (on its app host the path is `/api/_refresh`)")),
+    responses(
+        (status = 204, description = "New access and refresh cookies are set"),
+        (status = 401, description = "The session is over; both cookies are cleared",
+            body = ErrorBody),
+        (status = 403, description = "The request came from another site (`csrf`)",
+            body = ErrorBody),
+        (status = 503, description = "The control plane could not be reached", body = ErrorBody),
+    ),
+    security(("refresh_cookie" = [])),
+)]
+pub(crate) async fn refresh(call: EndpointCall<'_>, _body: Body) -> Response {
     let scope = scope_of(&call);
     if !same_origin(&call) {
         return forbidden();
@@ -195,7 +212,20 @@ pub(super) async fn refresh(call: EndpointCall<'_>, _body: Body) -> Response {
 ///
 /// The family comes from the access cookie's `sid` (the token may have expired: only its
 /// signature is required), else from the refresh cookie's copy scoped to `_logout`.
-pub(super) async fn logout(call: EndpointCall<'_>, _body: Body) -> Response {
+#[utoipa::path(
+    post,
+    path = "/{api}/_logout",
+    tag = "restapi",
+    params(("api" = String, Path,
+        description = "The API's name (on its app host the path is `/api/_logout`)")),
+    responses(
+        (status = 204, description = "The session is revoked and both cookies are cleared"),
+        (status = 403, description = "The request came from another site (`csrf`)",
+            body = ErrorBody),
+    ),
+    security(("access_cookie" = []), ("refresh_cookie" = [])),
+)]
+pub(crate) async fn logout(call: EndpointCall<'_>, _body: Body) -> Response {
     let scope = scope_of(&call);
     if !same_origin(&call) {
         return forbidden();
@@ -334,7 +364,7 @@ fn unauthorized(scope: &CookieScope, message: &str) -> Response {
 fn forbidden() -> Response {
     error(
         StatusCode::FORBIDDEN,
-        "forbidden",
+        "csrf",
         "cross-site request refused: Origin is not this API's",
     )
 }

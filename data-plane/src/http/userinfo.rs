@@ -8,7 +8,9 @@ use restapi_shared::error::ErrorBody;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{EndpointCall, error};
+use super::{EndpointCall, csrf, error};
+use crate::cookies::{self, CookieScope};
+use crate::settings::PublicScheme;
 
 /// The caller's identity.
 #[derive(Debug, Serialize, ToSchema)]
@@ -24,7 +26,8 @@ pub(crate) struct UserInfo {
     roles: Vec<String>,
 }
 
-/// `GET/POST _userinfo`: the identity behind a valid bearer token of this API.
+/// `GET/POST _userinfo`: the identity behind a valid bearer token of this API, or behind the
+/// access cookie of the hosted login (a `POST` with the cookie only from the API's own site).
 #[utoipa::path(
     method(get, post),
     path = "/{api}/_userinfo",
@@ -36,10 +39,20 @@ pub(crate) struct UserInfo {
         (status = 401, description = "Missing, invalid or expired token (see WWW-Authenticate)",
             body = ErrorBody),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("access_cookie" = [])),
 )]
 pub(crate) fn userinfo(call: EndpointCall<'_>) -> Response {
-    let Some(token) = bearer_token(&call.parts.headers) else {
+    let token = bearer_token(&call.parts.headers).or_else(|| {
+        let secure = call.state.public_scheme == PublicScheme::Https;
+        let scope = CookieScope::new(call.target.host_kind, call.target.base, secure);
+        let own_origin = call
+            .issuer
+            .strip_suffix(call.target.base)
+            .unwrap_or(&call.issuer);
+        let cookie = cookies::read(&call.parts.headers, scope.access_name)?;
+        csrf::check(call.parts, own_origin, &call.api.gateway.cors_origins).then_some(cookie)
+    });
+    let Some(token) = token else {
         // RFC 6750 §3.1: a request without credentials gets a challenge without an error code.
         return challenge(&call.api.name, None);
     };
@@ -149,6 +162,35 @@ mod tests {
                 serde_json::json!({"sub": "sa_billing", "name": "billing", "roles": ["reader"]})
             );
         }
+    }
+
+    #[tokio::test]
+    async fn access_cookie_authenticates_reads_and_same_site_posts_only() {
+        let fixture = Fixture::new();
+        let token = access_token(&fixture, "shop", "cid_billing").await;
+        let with_cookie = |method: &str, origin: Option<&str>| {
+            let mut request = Request::builder()
+                .method(method)
+                .uri("/api/_userinfo")
+                .header("host", "shop.restapi.localhost")
+                .header("cookie", format!("theme=dark; restapi-access={token}"));
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            request.body(Body::empty()).unwrap()
+        };
+
+        let read = fixture.send(with_cookie("GET", None)).await;
+        assert_eq!(read.status, StatusCode::OK);
+        assert_eq!(read.json["sub"], "sa_billing");
+        let own_site = with_cookie("POST", Some("http://shop.restapi.localhost"));
+        assert_eq!(fixture.send(own_site).await.status, StatusCode::OK);
+        // Another site's POST does not act with the browser's cookie.
+        let other_site = with_cookie("POST", Some("http://evil.example"));
+        assert_eq!(
+            fixture.send(other_site).await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
 
     #[tokio::test]
