@@ -1,5 +1,5 @@
 // A real OpenID Connect provider for the browser tests: `oidc-provider` on 127.0.0.1, on a
-// free port, with its development sign-in pages (any login name, any password, then consent).
+// free port (or IDP_PORT), with its development sign-in pages (any login name, any password, then consent).
 //
 //   node tests/browser/idp.mjs
 //
@@ -23,6 +23,7 @@ import Provider from 'oidc-provider';
 
 const NAME = process.env.IDP_NAME ?? 'Ada Lovelace';
 const EMAIL = process.env.IDP_EMAIL ?? 'ada@example.test';
+const PORT = Number(process.env.IDP_PORT ?? 0);
 
 // Keys of our own, so no development key is ever used by accident.
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -31,7 +32,7 @@ const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: '
 const server = createServer();
 await new Promise((resolve, reject) => {
   server.once('error', reject);
-  server.listen(0, '127.0.0.1', resolve);
+  server.listen(PORT, '127.0.0.1', resolve);
 });
 const issuer = `http://127.0.0.1:${server.address().port}`;
 

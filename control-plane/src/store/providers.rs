@@ -39,11 +39,9 @@ const FACEBOOK_AUTHORIZATION: &str = "https://www.facebook.com/v21.0/dialog/oaut
 const FACEBOOK_TOKEN: &str = "https://graph.facebook.com/v21.0/oauth/access_token";
 const FACEBOOK_USERINFO: &str = "https://graph.facebook.com/v21.0/me";
 
-/// The public scheme and app domain of the data planes, from which the callback URLs of
+/// The public scheme, app domain and port of the data planes, from which the callback URLs of
 /// identity providers are made.
 ///
-/// TODO(#3): the URLs carry no port, right for production behind 443 but not for dev mode,
-/// whose data plane listens on 8080; the control plane does not know that port today.
 /// TODO(#6): a verified custom domain of the API serves the login page too and needs its own
 /// callback URL here.
 #[derive(Clone, Debug, PartialEq, Eq)]
