@@ -243,13 +243,13 @@ async fn registered_users_are_linked_new_ones_created_where_allowed_and_disabled
             .create(
                 &format!("/v1/apis/{API}/users"),
                 json!({ "name": "Ada Lovelace", "email": "ada@example.com",
-                        "roles": ["writer"] }),
+                        "roles": ["writer"], "attributes": { "plan": "pro", "sub": "forged" } }),
             )
             .await;
         let ada_id = ada["id"].as_str().expect("user id");
 
-        // Her first sign-in, with the same verified address, links her; her roles are in the
-        // token, and no user is created.
+        // Her first sign-in, with the same verified address, links her; her roles and
+        // attributes are in the token (never over a registered claim), and no user is created.
         setup
             .vipps
             .sign_in_as(person("vipps-ada", "Ada", "ada@example.com"));
@@ -257,6 +257,7 @@ async fn registered_users_are_linked_new_ones_created_where_allowed_and_disabled
         let landing = browser.sign_in(&setup.start_url(&setup.invited)).await;
         let claims = signed_in(&browser, &landing);
         assert_eq!(claims["sub"], ada_id, "{backend}: {claims}");
+        assert_eq!(claims["plan"], "pro", "{claims}");
         let roles = claims["roles"].as_array().expect("roles");
         assert!(roles.contains(&json!("writer")), "{claims}");
         assert!(!roles.contains(&json!("reader")), "{claims}");

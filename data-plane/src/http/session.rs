@@ -265,9 +265,10 @@ fn issue(
         tracing::error!(api = %api.name, "no signing key may sign now");
         return Err(GrantError::NoSigningKey);
     };
-    // The static claims first, then the registered ones over them: a token never carries a
-    // static claim under a registered name, nor a second `sid`.
+    // The API's static claims first, the user's attributes over them, then the registered
+    // claims over both: a token never carries a custom claim under a registered name.
     let mut claims = api.claims.clone();
+    claims.extend(user.attributes.clone());
     let registered = serde_json::json!({
         "iss": context.issuer,
         "aud": api.name,
