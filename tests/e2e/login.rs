@@ -94,17 +94,19 @@ impl Setup {
         page["items"].as_array().expect("items").clone()
     }
 
-    /// Starts a sign-in at `provider` and lets the stand-in sign the person in, stopping
-    /// before the callback: the login cookie and the callback URL the browser would follow.
+    /// Starts a sign-in at `provider` on the app host and lets the stand-in sign the person
+    /// in, stopping before the callback: the login cookie and the callback URL the browser
+    /// would follow.
     async fn until_callback(&self, provider: &str) -> (String, String) {
+        self.until_callback_at(&self.start_url(provider), "/").await
+    }
+
+    /// [`Self::until_callback`] from `start_url`, whose login cookie has the path `path`.
+    async fn until_callback_at(&self, start_url: &str, path: &str) -> (String, String) {
         let http = self.http();
-        let start = http
-            .get(self.start_url(provider))
-            .send()
-            .await
-            .expect("start");
+        let start = http.get(start_url).send().await.expect("start");
         assert_eq!(start.status(), StatusCode::FOUND);
-        let login_cookie = set_cookie(&start, LOGIN_COOKIE, "/").expect("login cookie");
+        let login_cookie = set_cookie(&start, LOGIN_COOKIE, path).expect("login cookie");
         let authorize = location(&start);
         let answer = http.get(&authorize).send().await.expect("authorize");
         assert!(answer.status().is_redirection(), "{}", answer.status());
@@ -512,6 +514,63 @@ async fn refresh_rotates_honours_a_lost_answer_and_ends_the_session_on_replay_or
             .post("/api/_refresh", &[(REFRESH_COOKIE, &refresh)])
             .await;
         assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "{backend}");
+
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_regional_host_serves_the_login_with_cookies_scoped_to_the_api() {
+    for database in test_databases().await {
+        let setup = Setup::start(&database).await;
+        setup
+            .vipps
+            .sign_in_as(person("vipps-bob", "Bob", "bob@example.com"));
+        let regional = setup.plane.regional_base(API);
+
+        let page = setup
+            .http()
+            .get(format!("{regional}/login"))
+            .send()
+            .await
+            .expect("login page");
+        assert_eq!(page.status(), StatusCode::OK, "{}", database.backend);
+        let page = page.text().await.unwrap();
+        assert!(
+            page.contains(&format!("/{API}/login/start/{}", setup.open)),
+            "{page}"
+        );
+
+        let start_url = format!("{regional}/login/start/{}", setup.open);
+        let (login_cookie, callback) = setup.until_callback_at(&start_url, "/shop").await;
+        assert!(
+            callback.starts_with(&format!("{regional}/login/callback/")),
+            "{callback}"
+        );
+        let response = setup
+            .http()
+            .get(&callback)
+            .header(COOKIE, format!("{LOGIN_COOKIE}={login_cookie}"))
+            .send()
+            .await
+            .expect("callback");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), "/shop/");
+        let cookies = set_cookies(&response);
+        let access = find_cookie(&cookies, ACCESS_COOKIE, "/shop").expect("access cookie");
+        assert!(find_cookie(&cookies, REFRESH_COOKIE, "/shop/_refresh").is_some());
+        assert!(find_cookie(&cookies, REFRESH_COOKIE, "/shop/_logout").is_some());
+
+        let me = setup
+            .http()
+            .get(format!("{regional}/_userinfo"))
+            .header(COOKIE, format!("{ACCESS_COOKIE}={access}"))
+            .send()
+            .await
+            .expect("userinfo");
+        assert_eq!(me.status(), StatusCode::OK);
+        let me: Value = me.json().await.unwrap();
+        assert_eq!(me["name"], "Bob");
 
         database.drop_database().await;
     }
