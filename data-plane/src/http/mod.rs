@@ -143,7 +143,7 @@ async fn api_request(State(state): State<Arc<AppState>>, request: Request) -> Re
         (Area::Web, _) => gateway::forward_web(call, body).await,
         (Area::Api, None) => gateway::forward_api(call, body).await,
         (Area::Api, Some(endpoint)) if !endpoint.allows(&parts.method) => {
-            method_not_allowed(endpoint)
+            method_not_allowed(endpoint.allowed_methods())
         }
         (Area::Api, Some(endpoint)) => match endpoint {
             Endpoint::Token => token::token(call, body).await,
@@ -183,15 +183,7 @@ impl Operational {
 
     async fn answer(self, state: Arc<AppState>, method: &Method) -> Response {
         if method != Method::GET && method != Method::HEAD {
-            let mut response = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed",
-            );
-            response
-                .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return response;
+            return method_not_allowed("GET, HEAD");
         }
         match self {
             Self::Healthz => healthz().await.into_response(),
@@ -279,7 +271,8 @@ pub(crate) fn no_store(mut response: Response) -> Response {
     response
 }
 
-fn method_not_allowed(endpoint: Endpoint) -> Response {
+/// 405 with the `Allow` header listing `allowed`.
+fn method_not_allowed(allowed: &'static str) -> Response {
     let mut response = error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -287,7 +280,7 @@ fn method_not_allowed(endpoint: Endpoint) -> Response {
     );
     response
         .headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(endpoint.allowed_methods()));
+        .insert(ALLOW, HeaderValue::from_static(allowed));
     response
 }
 
