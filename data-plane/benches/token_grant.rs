@@ -118,6 +118,7 @@ async fn start_data_plane() -> SocketAddr {
             refresh_token_key: SecretBytes::new(vec![9; 32]),
             web: Default::default(),
             providers: vec![],
+            clients: vec![],
         }],
     };
     let settings = serde_json::from_value(json!({

@@ -356,6 +356,7 @@ pub(crate) mod tests {
             claims: serde_json::Map::new(),
             web: Default::default(),
             providers: vec![],
+            clients: vec![],
         }
     }
 

@@ -233,6 +233,7 @@ pub(crate) fn api(
         claims: serde_json::Map::new(),
         web: WebConfig::default(),
         providers: vec![],
+        clients: vec![],
     }
 }
 

@@ -101,6 +101,25 @@ pub struct ApiConfig {
     /// The identity providers of the hosted login page, enabled or not.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
+    /// The public OAuth clients (native apps, single-page apps) that may use `/login` as their
+    /// authorization endpoint.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+}
+
+/// A public OAuth client of an API: no secret, so PKCE binds each authorization code to the
+/// app instance that asked for it (RFC 7636, RFC 8252).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientConfig {
+    /// The `client_id` the app sends.
+    pub client_id: String,
+    /// Shown to people where the app is named.
+    pub name: String,
+    /// The redirect URIs the app may name, compared exactly, except that a loopback one
+    /// (`http://127.0.0.1/...`, `http://[::1]/...`, `http://localhost/...`) matches any port
+    /// (RFC 8252 §7.3).
+    pub redirect_uris: Vec<String>,
 }
 
 /// How requests that are not platform endpoints are authorised and forwarded, and how the

@@ -145,6 +145,8 @@ impl Store {
             claims: api.claims,
             web: api.web,
             providers,
+            // TODO(#4): the API's public clients, once the control plane stores them.
+            clients: Vec::new(),
         })
     }
 }
