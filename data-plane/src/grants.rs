@@ -314,6 +314,7 @@ async fn redeem(
         family: claims.family.clone(),
         expires_at: claims.expires_at(),
         user_id: None,
+        strict: false,
     };
     match control_plane.redeem(&request).await {
         Ok(RedeemOutcome::Redeemed) => Ok(()),

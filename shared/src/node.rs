@@ -60,6 +60,10 @@ pub struct RedeemRefreshRequest {
     /// and roles the answer carries, so that the next access token reflects them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// Single use without exception: a repeat is reuse even within the grace window. For
+    /// authorization codes, which are redeemed by the app that holds them and never retried.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
 }
 
 /// A refresh family to end at once: the browser session it belongs to signed out.

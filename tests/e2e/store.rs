@@ -219,6 +219,7 @@ async fn refresh_tokens_are_redeemed_once_and_reuse_revokes_the_family() {
             family: family.to_owned(),
             expires_at: NOW + 1_000,
             user_id: None,
+            strict: false,
         };
 
         let first = store
@@ -277,9 +278,28 @@ async fn refresh_tokens_are_redeemed_once_and_reuse_revokes_the_family() {
             .await;
         assert!(matches!(foreign, Err(StoreError::WrongRegion)));
 
-        // Four recorded uses (a use of a revoked family is recorded too) and one revoked family;
-        // the revocation at sign-out lasts as long as a chain could and is still kept.
-        assert_eq!(store.prune_refresh_records(NOW + 2_000).await.unwrap(), 5);
+        // An authorization code knows no grace: its second use, however soon, revokes what
+        // its first one started.
+        let code = RedeemRefreshRequest {
+            strict: true,
+            ..redeem("code_1", "fam_4")
+        };
+        let first_use = store.redeem_refresh_token(&eu, &code, NOW).await.unwrap();
+        assert_eq!(first_use, RedeemOutcome::Redeemed);
+        let second_use = store
+            .redeem_refresh_token(&eu, &code, NOW + 1)
+            .await
+            .unwrap();
+        assert_eq!(second_use, RedeemOutcome::Reused);
+        let issued_from_it = store
+            .redeem_refresh_token(&eu, &redeem("tok_5", "fam_4"), NOW + 2)
+            .await
+            .unwrap();
+        assert_eq!(issued_from_it, RedeemOutcome::Revoked);
+
+        // Six recorded uses (a use of a revoked family is recorded too) and two revoked
+        // families; the revocation at sign-out lasts as long as a chain could and is still kept.
+        assert_eq!(store.prune_refresh_records(NOW + 2_000).await.unwrap(), 8);
         database.drop_database().await;
     }
 }

@@ -90,7 +90,9 @@ impl Store {
             .bind(&request.token_id)
             .fetch_one(&mut *transaction)
             .await?;
-            if first_redeemed_at > 0 && now - first_redeemed_at <= REFRESH_REUSE_GRACE_SECONDS {
+            let within_grace =
+                first_redeemed_at > 0 && now - first_redeemed_at <= REFRESH_REUSE_GRACE_SECONDS;
+            if within_grace && !request.strict {
                 RedeemOutcome::Redeemed
             } else {
                 let (api_id, family) = (&request.api_id, &request.family);

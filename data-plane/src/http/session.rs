@@ -175,6 +175,7 @@ pub(crate) async fn refresh(call: EndpointCall<'_>, _body: Body) -> Response {
         family: claims.family.clone(),
         expires_at: claims.expires_at(),
         user_id: Some(claims.sub.clone()),
+        strict: false,
     };
     let answer = match control_plane.redeem_session(&request).await {
         Ok(answer) => answer,
