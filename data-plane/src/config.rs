@@ -14,8 +14,8 @@ use axum::body::Bytes;
 use restapi_shared::aead::SealingKey;
 use restapi_shared::clock::UnixTime;
 use restapi_shared::push::{
-    ApiConfig, Change, ChangeBatch, ProviderConfig, RegionConfig, RegionSnapshot, Revision,
-    ServiceAccountConfig, SigningKeyConfig, WebConfig,
+    ApiConfig, Change, ChangeBatch, ClientConfig, ProviderConfig, RegionConfig, RegionSnapshot,
+    Revision, ServiceAccountConfig, SigningKeyConfig, WebConfig,
 };
 use restapi_shared::token::{Jwk, Jwks, REGISTERED_CLAIMS, Signer, VerifyingKey};
 
@@ -134,6 +134,8 @@ pub struct ApiState {
     pub providers: Vec<ProviderConfig>,
     /// The key that seals the login state cookie, derived from the refresh key.
     pub login_key: SealingKey,
+    /// The public OAuth clients that may use the hosted login as authorization endpoint.
+    pub clients: Vec<ClientConfig>,
     accounts_by_client_id: HashMap<String, ServiceAccountConfig>,
 }
 
@@ -164,6 +166,7 @@ impl ApiState {
             web: api.web,
             providers: api.providers,
             login_key,
+            clients: api.clients,
             accounts_by_client_id,
         })
     }
@@ -171,6 +174,13 @@ impl ApiState {
     /// The provider with identifier `id`, enabled or not.
     pub fn provider(&self, id: &str) -> Option<&ProviderConfig> {
         self.providers.iter().find(|provider| provider.id == id)
+    }
+
+    /// The public client with OAuth client id `client_id`.
+    pub fn client(&self, client_id: &str) -> Option<&ClientConfig> {
+        self.clients
+            .iter()
+            .find(|client| client.client_id == client_id)
     }
 
     /// The service account with OAuth client id `client_id`.

@@ -34,6 +34,9 @@ pub enum GrantError {
     /// The refresh token cannot be honoured.
     #[error("refresh token refused: {0}")]
     RefreshRejected(RefreshRejection),
+    /// The authorization code cannot be honoured.
+    #[error("authorization code refused: {0}")]
+    CodeRejected(CodeRejection),
     /// The control plane could not record the refresh token's use.
     #[error("control plane unavailable")]
     ControlPlaneUnavailable,
@@ -93,6 +96,32 @@ pub enum RefreshRejection {
     /// The family was revoked.
     #[error("family revoked")]
     Revoked,
+}
+
+/// Why an authorization code was refused (`invalid_grant`).
+#[derive(Clone, Copy, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CodeRejection {
+    /// Not a code of this API, or tampered with.
+    #[error("not a code of this API")]
+    Invalid,
+    /// Older than a minute.
+    #[error("code expired")]
+    Expired,
+    /// The code was issued to another client.
+    #[error("issued to another client")]
+    OtherClient,
+    /// `redirect_uri` differs from the authorization request's.
+    #[error("redirect_uri differs")]
+    RedirectMismatch,
+    /// The PKCE verifier does not match the challenge.
+    #[error("code_verifier does not match")]
+    VerifierMismatch,
+    /// The code was exchanged before; what that exchange issued is now revoked.
+    #[error("code reused")]
+    Reused,
+    /// The user is gone or disabled.
+    #[error("user unavailable")]
+    UserUnavailable,
 }
 
 /// The client's claimed identity, from the body or from HTTP Basic.

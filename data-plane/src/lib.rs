@@ -22,6 +22,7 @@ pub mod settings;
 pub mod sync;
 #[cfg(test)]
 mod test_support;
+mod user_tokens;
 
 use std::future::Future;
 use std::sync::Arc;

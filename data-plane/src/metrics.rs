@@ -64,6 +64,8 @@ pub enum GrantType {
     ClientCredentials,
     /// `_token` with `grant_type=refresh_token` (RFC 6749 §6).
     RefreshToken,
+    /// `_token` with `grant_type=authorization_code` (RFC 6749 §4.1.3).
+    AuthorizationCode,
     /// `_auth` with `authority: serviceaccount`.
     ServiceAccountAuth,
 }
@@ -364,9 +366,10 @@ impl SignInOutcome {
 }
 
 impl GrantType {
-    const ALL: [Self; 3] = [
+    const ALL: [Self; 4] = [
         Self::ClientCredentials,
         Self::RefreshToken,
+        Self::AuthorizationCode,
         Self::ServiceAccountAuth,
     ];
 
@@ -374,6 +377,7 @@ impl GrantType {
         match self {
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
+            Self::AuthorizationCode => "authorization_code",
             Self::ServiceAccountAuth => "serviceaccount_auth",
         }
     }

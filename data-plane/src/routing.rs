@@ -120,7 +120,8 @@ pub enum Endpoint {
     Auth,
     /// `POST _token`: the OAuth 2.0 token endpoint.
     Token,
-    /// `GET .well-known/openid-configuration`.
+    /// `GET .well-known/openid-configuration`, and the same document as
+    /// `.well-known/oauth-authorization-server` (RFC 8414).
     Discovery,
     /// `GET .well-known/jwks.json`.
     Jwks,
@@ -138,7 +139,9 @@ impl Endpoint {
         match endpoint_path {
             "_auth" => Some(Self::Auth),
             "_token" => Some(Self::Token),
-            ".well-known/openid-configuration" => Some(Self::Discovery),
+            ".well-known/openid-configuration" | ".well-known/oauth-authorization-server" => {
+                Some(Self::Discovery)
+            }
             ".well-known/jwks.json" => Some(Self::Jwks),
             "_userinfo" => Some(Self::UserInfo),
             "_refresh" => Some(Self::Refresh),

@@ -7,28 +7,41 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{EndpointCall, json_with_cache_control};
+use crate::routing::{HostKind, LOGIN_SEGMENT};
 
 /// Short enough that a rotated key reaches verifiers before it signs: the control plane
 /// publishes a new key 300 seconds (by default) before using it.
 const METADATA_CACHE_CONTROL: &str = "public, max-age=300";
 
-/// The OpenID Provider metadata (OpenID Connect Discovery 1.0 §3), limited to what exists.
+/// The OpenID Provider metadata (OpenID Connect Discovery 1.0 §3), also served as OAuth 2.0
+/// Authorization Server Metadata (RFC 8414 §2), so that a library configures itself from the
+/// issuer alone.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DiscoveryDocument {
     /// The issuer: the API's base URL on the host that was asked.
     issuer: String,
-    // TODO(#4): authorization_endpoint (REQUIRED by Discovery §3) once `/login` and the
-    // authorization code flow with PKCE exist; it is left out rather than pointing nowhere.
+    /// The hosted login page, which is also the authorization endpoint of public clients.
+    authorization_endpoint: String,
     /// The token endpoint.
     token_endpoint: String,
     /// The JWKS of the API's published keys.
     jwks_uri: String,
     /// The userinfo endpoint.
     userinfo_endpoint: String,
-    // TODO(#4): `code` once the authorization endpoint exists.
-    /// Empty until the authorization endpoint exists: no response type is served yet.
+    /// `code`: the authorization code flow, with PKCE.
     #[schema(value_type = Vec<String>)]
     response_types_supported: &'static [&'static str],
+    /// `query`: the code comes back in the redirect URI's query.
+    #[schema(value_type = Vec<String>)]
+    response_modes_supported: &'static [&'static str],
+    /// `S256` only (RFC 7636 §4.2; `plain` is refused).
+    #[schema(value_type = Vec<String>)]
+    code_challenge_methods_supported: &'static [&'static str],
+    /// The scopes an app may ask for.
+    #[schema(value_type = Vec<String>)]
+    scopes_supported: &'static [&'static str],
+    /// The authorization response names its issuer in `iss` (RFC 9207).
+    authorization_response_iss_parameter_supported: bool,
     /// `public`: the `sub` is the same for every client of the API.
     #[schema(value_type = Vec<String>)]
     subject_types_supported: &'static [&'static str],
@@ -58,16 +71,37 @@ pub(crate) struct DiscoveryDocument {
 )]
 pub(crate) fn discovery(call: EndpointCall<'_>) -> Response {
     let endpoint = |path: &str| format!("{}/{path}", call.issuer);
+    // The login page sits beside `/api` on an app host, under the API's base elsewhere.
+    let authorization_endpoint = match call.target.host_kind {
+        HostKind::App => {
+            let origin = call
+                .issuer
+                .strip_suffix(call.target.base)
+                .unwrap_or(&call.issuer);
+            format!("{origin}/{LOGIN_SEGMENT}")
+        }
+        HostKind::Regional => endpoint(LOGIN_SEGMENT),
+    };
     let document = DiscoveryDocument {
+        authorization_endpoint,
         token_endpoint: endpoint("_token"),
         jwks_uri: endpoint(".well-known/jwks.json"),
         userinfo_endpoint: endpoint("_userinfo"),
         issuer: call.issuer,
-        response_types_supported: &[],
+        response_types_supported: &["code"],
+        response_modes_supported: &["query"],
+        code_challenge_methods_supported: &["S256"],
+        scopes_supported: &["openid", "profile", "email", "offline_access"],
+        authorization_response_iss_parameter_supported: true,
         subject_types_supported: &["public"],
         id_token_signing_alg_values_supported: &[ALGORITHM],
-        grant_types_supported: &["client_credentials", "refresh_token"],
-        token_endpoint_auth_methods_supported: &["client_secret_basic", "client_secret_post"],
+        grant_types_supported: &["authorization_code", "client_credentials", "refresh_token"],
+        // `none`: public clients send only their `client_id`.
+        token_endpoint_auth_methods_supported: &[
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
         claims_supported: &[
             "iss",
             "aud",
@@ -75,6 +109,10 @@ pub(crate) fn discovery(call: EndpointCall<'_>) -> Response {
             "exp",
             "iat",
             "jti",
+            "auth_time",
+            "nonce",
+            "azp",
+            "sid",
             "name",
             "email",
             "roles",
@@ -124,14 +162,22 @@ mod tests {
                 REGIONAL,
                 "/shop/.well-known/openid-configuration",
                 "http://eu.localhost/shop",
+                "http://eu.localhost/shop/login",
+            ),
+            (
+                REGIONAL,
+                "/shop/.well-known/oauth-authorization-server",
+                "http://eu.localhost/shop",
+                "http://eu.localhost/shop/login",
             ),
             (
                 "shop.restapi.localhost:8080",
                 "/api/.well-known/openid-configuration",
                 "http://shop.restapi.localhost:8080/api",
+                "http://shop.restapi.localhost:8080/login",
             ),
         ];
-        for (host, path, issuer) in cases {
+        for (host, path, issuer, authorization_endpoint) in cases {
             let answer = fixture.send(get(host, path)).await;
             assert_eq!(answer.status, StatusCode::OK);
             assert_eq!(answer.header("cache-control"), "public, max-age=300");
@@ -149,9 +195,14 @@ mod tests {
                 answer.json["id_token_signing_alg_values_supported"],
                 serde_json::json!(["ES256"])
             );
+            assert_eq!(answer.json["authorization_endpoint"], authorization_endpoint);
             assert_eq!(
                 answer.json["response_types_supported"],
-                serde_json::json!([])
+                serde_json::json!(["code"])
+            );
+            assert_eq!(
+                answer.json["code_challenge_methods_supported"],
+                serde_json::json!(["S256"])
             );
         }
     }

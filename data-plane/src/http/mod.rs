@@ -4,6 +4,7 @@
 //! the architecture: resolve the host to an API, find the platform endpoint, answer it.
 //! Handlers are thin: they unpack the request, call one domain function and map its result.
 
+mod app_token;
 mod body;
 mod cors;
 pub(crate) mod csrf;

@@ -21,7 +21,7 @@ use restapi_shared::node::{
     RedeemOutcome, RedeemRefreshRequest, ResolvedUser, RevokeRefreshRequest,
 };
 use restapi_shared::refresh::{self, RefreshClaims};
-use restapi_shared::token::{ACCESS_TOKEN_TTL, REFRESH_CHAIN_TTL};
+use restapi_shared::token::ACCESS_TOKEN_TTL;
 use serde::Deserialize;
 
 use super::{EndpointCall, csrf, error};
@@ -30,18 +30,7 @@ use crate::cookies::{self, CookieScope};
 use crate::grants::{GrantError, IssueContext};
 use crate::routing::HostKind;
 use crate::settings::PublicScheme;
-
-/// The `client_id` sealed into a browser session's refresh tokens: no OAuth client has it,
-/// so such a token is refused at `_token`, and a service account's token at `_refresh`.
-pub(crate) const SESSION_CLIENT_ID: &str = "_hosted_login";
-
-/// The tokens of a browser session, just issued.
-pub(crate) struct SessionTokens {
-    access_token: String,
-    refresh_token: String,
-    /// When the family, and so the refresh cookie, ends.
-    family_ends: UnixTime,
-}
+use crate::user_tokens::{self, SESSION_CLIENT_ID, UserTokens};
 
 /// A `Set-Cookie` header of the session.
 pub(crate) struct SessionCookie<'a> {
@@ -89,12 +78,12 @@ pub(crate) fn clear_cookie(name: &str, path: &str, secure: bool) -> HeaderValue 
 pub(crate) fn begin(
     context: IssueContext<'_>,
     user: &ResolvedUser,
-) -> Result<SessionTokens, GrantError> {
+) -> Result<UserTokens, GrantError> {
     let family = new_id(ids::REFRESH_FAMILY);
-    issue(context, user, &family, context.now)
+    user_tokens::issue(context, user, &family, context.now, SESSION_CLIENT_ID)
 }
 
-impl SessionTokens {
+impl UserTokens {
     /// The access cookie and the refresh cookie of `scope`.
     pub(crate) fn cookies(&self, scope: &CookieScope, now: UnixTime) -> [HeaderValue; 2] {
         let access = SessionCookie {
@@ -199,7 +188,13 @@ pub(crate) async fn refresh(call: EndpointCall<'_>, _body: Body) -> Response {
         issuer: &call.issuer,
         now: call.now,
     };
-    let Ok(tokens) = issue(context, &user, &claims.family, claims.family_started) else {
+    let Ok(tokens) = user_tokens::issue(
+        context,
+        &user,
+        &claims.family,
+        claims.family_started,
+        SESSION_CLIENT_ID,
+    ) else {
         return unavailable();
     };
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -252,60 +247,6 @@ pub(crate) async fn logout(call: EndpointCall<'_>, _body: Body) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     clear_session_cookies(&mut response, &scope);
     super::no_store(response)
-}
-
-/// The access token and the refresh token of `family` for `user`.
-fn issue(
-    context: IssueContext<'_>,
-    user: &ResolvedUser,
-    family: &str,
-    family_started: UnixTime,
-) -> Result<SessionTokens, GrantError> {
-    let api = context.api;
-    let Some(signer) = &api.keys.at(context.now).signer else {
-        tracing::error!(api = %api.name, "no signing key may sign now");
-        return Err(GrantError::NoSigningKey);
-    };
-    // The API's static claims first, the user's attributes over them, then the registered
-    // claims over both: a token never carries a custom claim under a registered name.
-    let mut claims = api.claims.clone();
-    claims.extend(user.attributes.clone());
-    let registered = serde_json::json!({
-        "iss": context.issuer,
-        "aud": api.name,
-        "sub": user.id,
-        "exp": context.now + ACCESS_TOKEN_TTL,
-        "iat": context.now,
-        "jti": new_id(ids::TOKEN),
-        "name": user.name,
-        "roles": user.roles,
-        "sid": family,
-    });
-    if let serde_json::Value::Object(registered) = registered {
-        claims.extend(registered);
-    }
-    if let Some(email) = &user.email {
-        claims.insert("email".to_owned(), email.clone().into());
-    }
-    let access_token = signer.sign(&claims).map_err(|failure| {
-        tracing::error!(api = %api.name, %failure, "signing failed");
-        GrantError::NoSigningKey
-    })?;
-
-    let refresh_claims = RefreshClaims {
-        jti: new_id(ids::TOKEN),
-        family: family.to_owned(),
-        family_started,
-        iat: context.now,
-        sub: user.id.clone(),
-        client_id: SESSION_CLIENT_ID.to_owned(),
-        secret_id: None,
-    };
-    Ok(SessionTokens {
-        access_token,
-        refresh_token: refresh::seal(&api.sealing_key, &api.id, &refresh_claims),
-        family_ends: family_started + REFRESH_CHAIN_TTL,
-    })
 }
 
 /// The `sid` of an access token of `api` whose signature verifies against a published key,

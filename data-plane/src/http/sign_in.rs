@@ -138,6 +138,7 @@ fn auth_error_response(call: &EndpointCall<'_>, error: AuthError) -> Response {
             | GrantError::BodyTooLarge
             | GrantError::UnsupportedGrantType
             | GrantError::RefreshRejected(_)
+            | GrantError::CodeRejected(_)
             | GrantError::ControlPlaneUnavailable),
         ) => {
             tracing::warn!(api = %call.api.name, %error, "sign-in failed");

@@ -15,6 +15,7 @@ use restapi_shared::token::ACCESS_TOKEN_TTL;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use super::app_token::{self, AppTokens, CodeExchange};
 use super::body::{BodyError, MediaType, media_type, read_limited};
 use super::{EndpointCall, no_store};
 use crate::grants::{
@@ -25,7 +26,7 @@ use crate::metrics::{GrantType, Refusal};
 /// Parameters of a token request, as JSON or as a form (RFC 6749 §4.4.2, §6).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub(crate) struct TokenRequest {
-    /// `client_credentials` or `refresh_token`.
+    /// `authorization_code`, `client_credentials` or `refresh_token`.
     #[serde(default, deserialize_with = "omitted_if_empty")]
     grant_type: Option<String>,
     /// The client id, unless sent by HTTP Basic.
@@ -39,6 +40,17 @@ pub(crate) struct TokenRequest {
     #[serde(default, deserialize_with = "secret_omitted_if_empty")]
     #[schema(value_type = Option<String>)]
     refresh_token: Option<SecretString>,
+    /// The authorization code, for `grant_type=authorization_code`.
+    #[serde(default, deserialize_with = "secret_omitted_if_empty")]
+    #[schema(value_type = Option<String>)]
+    code: Option<SecretString>,
+    /// The redirect URI of the authorization request, for `grant_type=authorization_code`.
+    #[serde(default, deserialize_with = "omitted_if_empty")]
+    redirect_uri: Option<String>,
+    /// The PKCE code verifier (RFC 7636 §4.5), for `grant_type=authorization_code`.
+    #[serde(default, deserialize_with = "secret_omitted_if_empty")]
+    #[schema(value_type = Option<String>)]
+    code_verifier: Option<SecretString>,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -56,6 +68,42 @@ pub(crate) struct TokenResponse {
     /// The refresh token; each is usable once.
     #[schema(value_type = String)]
     refresh_token: SecretString,
+    /// The OpenID Connect ID token, when an app asked for the `openid` scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    /// The scopes granted to an app.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+}
+
+/// What a grant issued, whoever it was for.
+struct Issued {
+    access_token: SecretString,
+    refresh_token: SecretString,
+    id_token: Option<String>,
+    scope: Option<String>,
+}
+
+impl From<TokenPair> for Issued {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            id_token: None,
+            scope: None,
+        }
+    }
+}
+
+impl From<AppTokens> for Issued {
+    fn from(app: AppTokens) -> Self {
+        Self {
+            access_token: SecretString::new(app.tokens.access_token),
+            refresh_token: SecretString::new(app.tokens.refresh_token),
+            id_token: app.id_token,
+            scope: app.scope,
+        }
+    }
 }
 
 /// `POST _token`: issues tokens, or answers an RFC 6749 §5.2 error.
@@ -87,11 +135,11 @@ pub(crate) async fn token(call: EndpointCall<'_>, body: Body) -> Response {
     };
     let grant_type = supported_grant_type(&request);
     match exchange(&call, &request, grant_type).await {
-        Ok(pair) => {
+        Ok(issued) => {
             if let Some(grant_type) = grant_type {
                 call.state.metrics.grant_issued(grant_type);
             }
-            token_response(pair)
+            token_response(issued)
         }
         Err(error) => grant_error_response(&call, grant_type, error),
     }
@@ -101,7 +149,7 @@ async fn exchange(
     call: &EndpointCall<'_>,
     request: &TokenRequest,
     grant_type: Option<GrantType>,
-) -> Result<TokenPair, GrantError> {
+) -> Result<Issued, GrantError> {
     let basic = basic_credentials(&call.parts.headers)?;
     let credentials = client_credentials(basic.as_ref(), request)?;
     let context = IssueContext {
@@ -114,13 +162,43 @@ async fn exchange(
     if request.grant_type.is_none() {
         return Err(GrantError::InvalidRequest("grant_type is required"));
     }
-    match grant_type {
-        Some(GrantType::ClientCredentials) => grants::client_credentials(context, credentials),
-        Some(GrantType::RefreshToken) => {
-            let control_plane = call.state.control_plane.as_ref();
-            grants::refresh_token(context, credentials, refresh_token, control_plane).await
+    let control_plane = call.state.control_plane.as_ref();
+    // A public client authenticates with nothing but its id: PKCE and the refresh token's
+    // binding to it stand in for a secret.
+    let public_client = credentials
+        .filter(|credentials| credentials.client_secret.is_none())
+        .and_then(|credentials| call.api.client(credentials.client_id));
+    match (grant_type, public_client) {
+        (Some(GrantType::ClientCredentials), _) => {
+            grants::client_credentials(context, credentials).map(Issued::from)
         }
-        Some(GrantType::ServiceAccountAuth) | None => Err(GrantError::UnsupportedGrantType),
+        (Some(GrantType::RefreshToken), Some(client)) => {
+            let client_id = &client.client_id;
+            app_token::refresh_token(context, client_id, refresh_token, control_plane)
+                .await
+                .map(Issued::from)
+        }
+        (Some(GrantType::RefreshToken), None) => {
+            grants::refresh_token(context, credentials, refresh_token, control_plane)
+                .await
+                .map(Issued::from)
+        }
+        (Some(GrantType::AuthorizationCode), _) => {
+            let exchange = CodeExchange {
+                client_id: credentials.map(|credentials| credentials.client_id),
+                code: request.code.as_ref().map(SecretString::expose),
+                redirect_uri: request.redirect_uri.as_deref(),
+                code_verifier: request.code_verifier.as_ref().map(SecretString::expose),
+            };
+            if public_client.is_none() {
+                // Only the API's public clients are sent codes.
+                return Err(GrantError::ClientRejected(ClientRejection::UnknownClient));
+            }
+            app_token::authorization_code(context, exchange, control_plane)
+                .await
+                .map(Issued::from)
+        }
+        (Some(GrantType::ServiceAccountAuth) | None, _) => Err(GrantError::UnsupportedGrantType),
     }
 }
 
@@ -129,6 +207,7 @@ fn supported_grant_type(request: &TokenRequest) -> Option<GrantType> {
     match request.grant_type.as_deref()? {
         "client_credentials" => Some(GrantType::ClientCredentials),
         "refresh_token" => Some(GrantType::RefreshToken),
+        "authorization_code" => Some(GrantType::AuthorizationCode),
         _ => None,
     }
 }
@@ -223,12 +302,14 @@ fn client_credentials<'a>(
     }))
 }
 
-fn token_response(pair: TokenPair) -> Response {
+fn token_response(issued: Issued) -> Response {
     let body = TokenResponse {
-        access_token: pair.access_token,
+        access_token: issued.access_token,
         token_type: "Bearer",
         expires_in: ACCESS_TOKEN_TTL,
-        refresh_token: pair.refresh_token,
+        refresh_token: issued.refresh_token,
+        id_token: issued.id_token,
+        scope: issued.scope,
     };
     no_store(Json(body).into_response())
 }
@@ -255,7 +336,7 @@ fn grant_error_response(
         GrantError::UnsupportedGrantType => (
             StatusCode::BAD_REQUEST,
             OAuthErrorCode::UnsupportedGrantType,
-            "supported grant types: client_credentials, refresh_token",
+            "supported grant types: authorization_code, client_credentials, refresh_token",
         ),
         GrantError::ClientRejected(_) => (
             StatusCode::UNAUTHORIZED,
@@ -266,6 +347,11 @@ fn grant_error_response(
             StatusCode::BAD_REQUEST,
             OAuthErrorCode::InvalidGrant,
             "refresh token is invalid or expired",
+        ),
+        GrantError::CodeRejected(_) => (
+            StatusCode::BAD_REQUEST,
+            OAuthErrorCode::InvalidGrant,
+            "code is invalid, expired, used, or not for this client, redirect URI and verifier",
         ),
         GrantError::ControlPlaneUnavailable => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -11,6 +11,7 @@
 //! Provider kinds differ in small ways, each described by a [`Preset`].
 
 mod apple;
+pub(crate) mod authorization;
 mod facebook;
 mod microsoft;
 mod oidc;
@@ -25,12 +26,14 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use restapi_shared::clock::UnixTime;
-use restapi_shared::node::{ResolveOutcome, ResolveUserRequest};
+use restapi_shared::ids::{self, new_id};
+use restapi_shared::node::{ResolveOutcome, ResolveUserRequest, ResolvedUser};
 use restapi_shared::push::{ProviderConfig, ProviderEndpoints, ProviderKind};
 use restapi_shared::secret::{SecretDigest, SecretString};
 use serde::Deserialize;
 
 pub(crate) use apple::ClientSecrets;
+use authorization::{AuthorizationRequest, CodeClaims, Refusal};
 use oidc::Flow;
 pub(crate) use oidc::ProviderDirectory;
 use page::{Look, ProviderLink};
@@ -342,7 +345,11 @@ pub(super) async fn login(call: EndpointCall<'_>, body: Body) -> Response {
         if !is_get {
             return method_not_allowed(&look, "GET, HEAD");
         }
-        return start(&call, &host, provider_id)
+        let authorization = match authorization_request(&call, &look) {
+            Ok(authorization) => authorization,
+            Err(refusal) => return refusal,
+        };
+        return start(&call, &host, provider_id, authorization)
             .await
             .unwrap_or_else(|error| error.page(&look, Some(&host.login_path)));
     }
@@ -367,7 +374,8 @@ pub(super) async fn login(call: EndpointCall<'_>, body: Body) -> Response {
         call.state.metrics.sign_in(outcome);
         let mut response = result.unwrap_or_else(|error| {
             tracing::info!(api = %api.name, provider = provider_id, %error, "sign-in failed");
-            error.page(&look, Some(&host.login_path))
+            app_refusal(&call, &host, &error)
+                .unwrap_or_else(|| error.page(&look, Some(&host.login_path)))
         });
         // The login cookie serves one callback, whatever its outcome.
         append_cookie(
@@ -380,12 +388,21 @@ pub(super) async fn login(call: EndpointCall<'_>, body: Body) -> Response {
 }
 
 fn login_page(call: &EndpointCall<'_>, host: &LoginHost, look: &Look<'_>) -> Response {
-    let query: PageQuery =
-        serde_urlencoded::from_str(call.parts.uri.query().unwrap_or_default()).unwrap_or_default();
-    let Some(redirect) = checked_redirect(call, host, query.redirect.as_deref()) else {
-        return LoginError::RedirectRefused.page(look, None);
+    let query = call.parts.uri.query().unwrap_or_default();
+    // An app's authorization request goes on to the provider as it came; a visit carries
+    // where the browser returns to.
+    let start_query = match authorization_request(call, look) {
+        Ok(Some(_)) => query.to_owned(),
+        Ok(None) => {
+            let page_query: PageQuery = serde_urlencoded::from_str(query).unwrap_or_default();
+            let Some(redirect) = checked_redirect(call, host, page_query.redirect.as_deref())
+            else {
+                return LoginError::RedirectRefused.page(look, None);
+            };
+            format!("redirect={}", utf8_percent_encode(&redirect, UNRESERVED))
+        }
+        Err(refusal) => return refusal,
     };
-    let encoded_redirect = utf8_percent_encode(&redirect, UNRESERVED).to_string();
     let links: Vec<ProviderLink<'_>> = call
         .api
         .providers
@@ -394,7 +411,7 @@ fn login_page(call: &EndpointCall<'_>, host: &LoginHost, look: &Look<'_>) -> Res
         .map(|provider| ProviderLink {
             display_name: &provider.display_name,
             href: format!(
-                "{}/start/{}?redirect={encoded_redirect}",
+                "{}/start/{}?{start_query}",
                 host.login_path,
                 utf8_percent_encode(&provider.id, UNRESERVED)
             ),
@@ -409,12 +426,20 @@ async fn start(
     call: &EndpointCall<'_>,
     host: &LoginHost,
     provider_id: &str,
+    authorization: Option<AuthorizationRequest>,
 ) -> Result<Response, LoginError> {
     let provider = enabled_provider(call, provider_id)?;
-    let query: PageQuery =
-        serde_urlencoded::from_str(call.parts.uri.query().unwrap_or_default()).unwrap_or_default();
-    let redirect = checked_redirect(call, host, query.redirect.as_deref())
-        .ok_or(LoginError::RedirectRefused)?;
+    let redirect = match authorization {
+        // The app's redirect URI is in the request, already checked.
+        Some(_) => String::new(),
+        None => {
+            let query: PageQuery =
+                serde_urlencoded::from_str(call.parts.uri.query().unwrap_or_default())
+                    .unwrap_or_default();
+            checked_redirect(call, host, query.redirect.as_deref())
+                .ok_or(LoginError::RedirectRefused)?
+        }
+    };
 
     let preset = preset(provider.kind);
     let endpoints = call.state.providers.endpoints(provider, &preset).await?;
@@ -433,6 +458,7 @@ async fn start(
         verifier: state::random_token(),
         redirect,
         created_at: call.now,
+        authorization,
     };
     let authorization_url = flow.authorization_url(&login_state)?;
 
@@ -501,6 +527,9 @@ async fn callback(
     }
 
     let user = resolve(call, provider, identity).await?;
+    if let Some(request) = &login_state.authorization {
+        return Ok(app_code_redirect(call, request, &user));
+    }
     let context = IssueContext {
         api: call.api,
         issuer: &call.issuer,
@@ -519,6 +548,76 @@ async fn callback(
     append_cookie(&mut response, &session.logout_cookie(&host.scope, call.now));
     page::insert_security_headers(response.headers_mut());
     Ok(response)
+}
+
+/// The end of a sign-in for an app: a code for the app at its redirect URI.
+fn app_code_redirect(
+    call: &EndpointCall<'_>,
+    request: &AuthorizationRequest,
+    user: &ResolvedUser,
+) -> Response {
+    let claims = CodeClaims {
+        jti: new_id(ids::TOKEN),
+        family: new_id(ids::REFRESH_FAMILY),
+        client_id: request.client_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        code_challenge: request.code_challenge.clone(),
+        sub: user.id.clone(),
+        scope: request.scope.clone(),
+        nonce: request.nonce.clone(),
+        auth_time: call.now,
+    };
+    let code = authorization::seal_code(call.api, &claims);
+    tracing::info!(api = %call.api.name, client = %request.client_id, user = %user.id,
+        "signed in for an app");
+    let mut response = authorization::code_redirect(request, &code, &call.issuer);
+    page::insert_security_headers(response.headers_mut());
+    response
+}
+
+/// The app's authorization request in the query, if this visit is one: checked, or the
+/// answer that refuses it (a page when the client cannot be trusted, else a redirect).
+fn authorization_request(
+    call: &EndpointCall<'_>,
+    look: &Look<'_>,
+) -> Result<Option<AuthorizationRequest>, Response> {
+    let query = call.parts.uri.query().unwrap_or_default();
+    if !authorization::is_authorization_request(query) {
+        return Ok(None);
+    }
+    authorization::check(call.api, query)
+        .map(Some)
+        .map_err(|refusal| match refusal {
+            Refusal::Page(message) => {
+                page::error_page(StatusCode::BAD_REQUEST, look, message, None)
+            }
+            Refusal::Redirect {
+                request,
+                error,
+                description,
+            } => authorization::error_redirect(&request, error, description, &call.issuer),
+        })
+}
+
+/// A sign-in for an app that the person declined or may not make, answered at the app's
+/// redirect URI as `access_denied` (RFC 6749 §4.1.2.1) so that the app does not wait.
+fn app_refusal(call: &EndpointCall<'_>, host: &LoginHost, error: &LoginError) -> Option<Response> {
+    let description = match error {
+        LoginError::ProviderError(_) => "the sign-in at the identity provider did not complete",
+        LoginError::NotRegistered => "the account is not registered for this API",
+        LoginError::Disabled => "the account is disabled",
+        _ => return None,
+    };
+    let cookie = cookies::read(&call.parts.headers, host.scope.login_name)?;
+    let login_state = state::open(&call.api.login_key, &call.api.id, cookie, call.now).ok()?;
+    let request = login_state.authorization?;
+    let issuer = &call.issuer;
+    Some(authorization::error_redirect(
+        &request,
+        "access_denied",
+        description,
+        issuer,
+    ))
 }
 
 fn enabled_provider<'a>(

@@ -11,6 +11,8 @@ use restapi_shared::aead::SealingKey;
 use restapi_shared::clock::UnixTime;
 use serde::{Deserialize, Serialize};
 
+use super::authorization::AuthorizationRequest;
+
 /// How long a sign-in may take from `login/start` to the callback, in seconds.
 pub(crate) const LOGIN_STATE_TTL: i64 = 600;
 
@@ -31,6 +33,10 @@ pub(crate) struct LoginState {
     pub redirect: String,
     /// When the sign-in started.
     pub created_at: UnixTime,
+    /// The app's authorization request, when the sign-in is for a public client: then the
+    /// callback answers the app with a code instead of setting cookies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationRequest>,
 }
 
 impl std::fmt::Debug for LoginState {
@@ -40,6 +46,13 @@ impl std::fmt::Debug for LoginState {
             .field("provider", &self.provider)
             .field("redirect", &self.redirect)
             .field("created_at", &self.created_at)
+            .field(
+                "client_id",
+                &self
+                    .authorization
+                    .as_ref()
+                    .map(|request| &request.client_id),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -106,6 +119,7 @@ mod tests {
             verifier: random_token(),
             redirect: "/".into(),
             created_at: 1_000,
+            authorization: None,
         }
     }
 
