@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use restapi_shared::node::{
-    CHANGES_PATH, INSTANCE_HEADER, LONG_POLL_SECONDS, REDEEM_REFRESH_PATH, REGION_HEADER,
-    RESOLVE_USER_PATH, REVISION_HEADER, REVOKE_REFRESH_PATH, RedeemOutcome, RedeemRefreshRequest,
-    RedeemRefreshResponse, ResolveUserRequest, ResolveUserResponse, RevokeRefreshRequest,
-    SNAPSHOT_PATH,
+    CHANGES_PATH, INSTANCE_HEADER, LONG_POLL_SECONDS, REDEEM_REFRESH_PATH, REFRESH_STATUS_PATH,
+    REGION_HEADER, RESOLVE_USER_PATH, REVISION_HEADER, REVOKE_REFRESH_PATH, RedeemOutcome,
+    RedeemRefreshRequest, RedeemRefreshResponse, RefreshStatusRequest, RefreshStatusResponse,
+    ResolveUserRequest, ResolveUserResponse, RevokeRefreshRequest, SNAPSHOT_PATH,
 };
 use restapi_shared::push::{ChangeBatch, RegionSnapshot, Revision};
 use restapi_shared::secret::SecretString;
@@ -125,6 +125,14 @@ impl NodeClient {
             status if status.is_success() => Ok(()),
             status => Err(NodeError::Status(status)),
         }
+    }
+
+    /// `POST /node/v1/refresh-tokens/status`: whether a refresh token is spent or revoked.
+    pub async fn refresh_status(
+        &self,
+        request: &RefreshStatusRequest,
+    ) -> Result<RefreshStatusResponse, NodeError> {
+        self.post_json(REFRESH_STATUS_PATH, request).await
     }
 
     /// `POST /node/v1/users/resolve`: the user behind an identity that just signed in.

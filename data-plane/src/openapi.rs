@@ -6,6 +6,7 @@ use restapi_shared::token::{Jwk, Jwks};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::http::lifecycle::{Introspection, TokenQuestion};
 use crate::http::{
     AuthRequest, AuthResponse, DiscoveryDocument, TokenRequest, TokenResponse, UserInfo,
 };
@@ -34,6 +35,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         crate::http::userinfo::userinfo,
         crate::http::session::refresh,
         crate::http::session::logout,
+        crate::http::lifecycle::revoke,
+        crate::http::lifecycle::introspect,
         crate::http::healthz,
         crate::http::readyz,
         crate::metrics::get_metrics,
@@ -45,6 +48,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         AuthResponse,
         DiscoveryDocument,
         UserInfo,
+        TokenQuestion,
+        Introspection,
         Jwks,
         Jwk,
         ErrorBody,

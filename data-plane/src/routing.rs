@@ -131,6 +131,10 @@ pub enum Endpoint {
     Refresh,
     /// `POST _logout`: ends the browser session.
     Logout,
+    /// `POST _revoke`: token revocation (RFC 7009).
+    Revoke,
+    /// `POST _introspect`: token introspection (RFC 7662).
+    Introspect,
 }
 
 impl Endpoint {
@@ -146,6 +150,8 @@ impl Endpoint {
             "_userinfo" => Some(Self::UserInfo),
             "_refresh" => Some(Self::Refresh),
             "_logout" => Some(Self::Logout),
+            "_revoke" => Some(Self::Revoke),
+            "_introspect" => Some(Self::Introspect),
             _ => None,
         }
     }
@@ -153,7 +159,12 @@ impl Endpoint {
     /// The methods the endpoint answers, for `Allow`.
     pub fn allowed_methods(self) -> &'static str {
         match self {
-            Self::Auth | Self::Token | Self::Refresh | Self::Logout => "POST",
+            Self::Auth
+            | Self::Token
+            | Self::Refresh
+            | Self::Logout
+            | Self::Revoke
+            | Self::Introspect => "POST",
             Self::Discovery | Self::Jwks => "GET, HEAD",
             Self::UserInfo => "GET, POST",
         }
@@ -162,7 +173,12 @@ impl Endpoint {
     /// Whether the endpoint answers `method`.
     pub fn allows(self, method: &Method) -> bool {
         match self {
-            Self::Auth | Self::Token | Self::Refresh | Self::Logout => method == Method::POST,
+            Self::Auth
+            | Self::Token
+            | Self::Refresh
+            | Self::Logout
+            | Self::Revoke
+            | Self::Introspect => method == Method::POST,
             Self::Discovery | Self::Jwks => method == Method::GET || method == Method::HEAD,
             Self::UserInfo => method == Method::GET || method == Method::POST,
         }

@@ -20,6 +20,8 @@ pub const REVOKE_REFRESH_PATH: &str = "/node/v1/refresh-tokens/revoke";
 /// revoking its family: the answer to the first redemption may have been lost on the way
 /// back to the browser, which then retries with the token it still holds.
 pub const REFRESH_REUSE_GRACE_SECONDS: i64 = 30;
+/// Path where a refresh token's state is read, for introspection.
+pub const REFRESH_STATUS_PATH: &str = "/node/v1/refresh-tokens/status";
 /// Path where a signed-in external identity is resolved to a user of an API.
 pub const RESOLVE_USER_PATH: &str = "/node/v1/users/resolve";
 
@@ -74,6 +76,28 @@ pub struct RevokeRefreshRequest {
     pub api_id: String,
     /// The family.
     pub family: String,
+}
+
+/// Asks whether a refresh token was redeemed already, and whether its family is revoked.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshStatusRequest {
+    /// The API the token belongs to.
+    pub api_id: String,
+    /// The token's `jti`.
+    pub token_id: String,
+    /// Its family.
+    pub family: String,
+}
+
+/// Answer to [`RefreshStatusRequest`]: a token is usable when neither is true.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshStatusResponse {
+    /// The token was redeemed: a newer one replaced it.
+    pub used: bool,
+    /// The family was revoked: signed out, revoked, or a token reused.
+    pub revoked: bool,
 }
 
 /// The outcome of redeeming a refresh token.

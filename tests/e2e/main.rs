@@ -16,6 +16,7 @@ mod browser;
 mod config_push;
 mod deploy;
 mod gateway;
+mod lifecycle;
 mod login;
 mod openapi;
 mod operations;

@@ -12,6 +12,7 @@ use crate::support::db::test_databases;
 use crate::support::stack::{DataPlaneHandle, Stack};
 
 /// Everything a test needs about one provisioned service account.
+#[derive(Clone)]
 pub struct Provisioned {
     pub client_id: String,
     pub client_secret: String,

@@ -8,7 +8,8 @@ use axum::{Extension, Json};
 use restapi_shared::error::ErrorBody;
 use restapi_shared::node::{
     ChangesQuery, LONG_POLL_SECONDS, RedeemRefreshRequest, RedeemRefreshResponse,
-    ResolveUserRequest, ResolveUserResponse, RevokeRefreshRequest,
+    RefreshStatusRequest, RefreshStatusResponse, ResolveUserRequest, ResolveUserResponse,
+    RevokeRefreshRequest,
 };
 use restapi_shared::push::{ChangeBatch, RegionSnapshot};
 use utoipa_axum::router::OpenApiRouter;
@@ -27,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_changes))
         .routes(routes!(redeem_refresh_token))
         .routes(routes!(revoke_refresh_family))
+        .routes(routes!(refresh_token_status))
         .routes(routes!(resolve_user))
 }
 
@@ -155,6 +157,36 @@ async fn revoke_refresh_family(
         .revoke_refresh_family(&node.identity.region_id, &request, state.clock.now())
         .await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Reads a refresh token's state (`RefreshStatusRequest` of the shared crate) for
+/// introspection: whether it was redeemed and whether its family is revoked.
+#[utoipa::path(post, path = "/node/v1/refresh-tokens/status", tag = "node",
+    security(("node_token" = [])), request_body = RefreshStatusRequest,
+    params(
+        ("restapi-region" = String, Header, description = "The region the data plane serves"),
+        ("restapi-node-instance" = String, Header, description = "The data plane process"),
+        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+    ),
+    responses(
+        (status = 200, description = "The token's state", body = RefreshStatusResponse),
+        (status = 400, description = "invalid_body, or a node header is missing", body = ErrorBody),
+        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
+        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+async fn refresh_token_status(
+    node: Node,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<RefreshStatusRequest>,
+) -> Result<Json<RefreshStatusResponse>, HttpError> {
+    let region_id = &node.identity.region_id;
+    let status = state
+        .store
+        .refresh_token_status(region_id, &request)
+        .await?;
+    Ok(Json(status))
 }
 
 /// Resolves an identity that signed in at a provider to a user of the API

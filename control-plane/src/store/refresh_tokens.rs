@@ -8,8 +8,8 @@
 
 use restapi_shared::clock::UnixTime;
 use restapi_shared::node::{
-    REFRESH_REUSE_GRACE_SECONDS, RedeemOutcome, RedeemRefreshRequest, ResolvedUser,
-    RevokeRefreshRequest,
+    REFRESH_REUSE_GRACE_SECONDS, RedeemOutcome, RedeemRefreshRequest, RefreshStatusRequest,
+    RefreshStatusResponse, ResolvedUser, RevokeRefreshRequest,
 };
 use restapi_shared::token::REFRESH_CHAIN_TTL;
 
@@ -126,6 +126,34 @@ impl Store {
         .await?;
         transaction.commit().await?;
         Ok(())
+    }
+
+    /// Whether a refresh token of an API in the region `region_id` was redeemed, and whether
+    /// its family is revoked. Reads only.
+    pub async fn refresh_token_status(
+        &self,
+        region_id: &str,
+        request: &RefreshStatusRequest,
+    ) -> Result<RefreshStatusResponse, StoreError> {
+        self.check_api_region(region_id, &request.api_id).await?;
+        let used: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM refresh_token_uses WHERE api_id = $1 AND token_id = $2",
+        )
+        .bind(&request.api_id)
+        .bind(&request.token_id)
+        .fetch_one(self.pool())
+        .await?;
+        let revoked: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM refresh_families_revoked WHERE api_id = $1 AND family = $2",
+        )
+        .bind(&request.api_id)
+        .bind(&request.family)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(RefreshStatusResponse {
+            used: used > 0,
+            revoked: revoked > 0,
+        })
     }
 
     /// Forgets uses and revocations of families that have expired anyway.

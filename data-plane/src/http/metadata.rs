@@ -24,6 +24,10 @@ pub(crate) struct DiscoveryDocument {
     authorization_endpoint: String,
     /// The token endpoint.
     token_endpoint: String,
+    /// Token revocation (RFC 7009).
+    revocation_endpoint: String,
+    /// Token introspection (RFC 7662), for the API's service accounts.
+    introspection_endpoint: String,
     /// The JWKS of the API's published keys.
     jwks_uri: String,
     /// The userinfo endpoint.
@@ -85,6 +89,8 @@ pub(crate) fn discovery(call: EndpointCall<'_>) -> Response {
     let document = DiscoveryDocument {
         authorization_endpoint,
         token_endpoint: endpoint("_token"),
+        revocation_endpoint: endpoint("_revoke"),
+        introspection_endpoint: endpoint("_introspect"),
         jwks_uri: endpoint(".well-known/jwks.json"),
         userinfo_endpoint: endpoint("_userinfo"),
         issuer: call.issuer,
@@ -195,7 +201,10 @@ mod tests {
                 answer.json["id_token_signing_alg_values_supported"],
                 serde_json::json!(["ES256"])
             );
-            assert_eq!(answer.json["authorization_endpoint"], authorization_endpoint);
+            assert_eq!(
+                answer.json["authorization_endpoint"],
+                authorization_endpoint
+            );
             assert_eq!(
                 answer.json["response_types_supported"],
                 serde_json::json!(["code"])

@@ -9,6 +9,7 @@ mod body;
 mod cors;
 pub(crate) mod csrf;
 mod gateway;
+pub(crate) mod lifecycle;
 mod login;
 pub(crate) mod metadata;
 pub(crate) mod session;
@@ -154,6 +155,8 @@ async fn api_request(State(state): State<Arc<AppState>>, request: Request) -> Re
             Endpoint::UserInfo => userinfo::userinfo(call),
             Endpoint::Refresh => session::refresh(call, body).await,
             Endpoint::Logout => session::logout(call, body).await,
+            Endpoint::Revoke => lifecycle::revoke(call, body).await,
+            Endpoint::Introspect => lifecycle::introspect(call, body).await,
         },
     };
     match cors {

@@ -151,7 +151,11 @@ async fn exchange(
     grant_type: Option<GrantType>,
 ) -> Result<Issued, GrantError> {
     let basic = basic_credentials(&call.parts.headers)?;
-    let credentials = client_credentials(basic.as_ref(), request)?;
+    let credentials = client_credentials(
+        basic.as_ref(),
+        request.client_id.as_deref(),
+        request.client_secret.as_ref().map(SecretString::expose),
+    )?;
     let context = IssueContext {
         api: call.api,
         issuer: &call.issuer,
@@ -236,7 +240,9 @@ async fn parse_token_request(headers: &HeaderMap, body: Body) -> Result<TokenReq
 
 /// HTTP Basic client credentials (RFC 6749 §2.3.1): both parts are form-url-encoded before
 /// being joined, so they are decoded after splitting. Other schemes are not ours to judge.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, GrantError> {
+pub(super) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, GrantError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
@@ -269,29 +275,23 @@ fn form_decode(value: &str) -> Option<String> {
 /// The client's credentials from exactly one method (RFC 6749 §2.3: a client must not use
 /// more than one). A body `client_id` equal to the Basic one is tolerated: many libraries
 /// send it alongside Basic, and it adds no second secret.
-fn client_credentials<'a>(
+pub(super) fn client_credentials<'a>(
     basic: Option<&'a (String, String)>,
-    request: &'a TokenRequest,
+    body_client_id: Option<&'a str>,
+    body_secret: Option<&'a str>,
 ) -> Result<Option<ClientCredentials<'a>>, GrantError> {
     let Some((client_id, client_secret)) = basic else {
-        return Ok(request
-            .client_id
-            .as_deref()
-            .map(|client_id| ClientCredentials {
-                client_id,
-                client_secret: request.client_secret.as_ref().map(SecretString::expose),
-            }));
+        return Ok(body_client_id.map(|client_id| ClientCredentials {
+            client_id,
+            client_secret: body_secret,
+        }));
     };
-    if request.client_secret.is_some() {
+    if body_secret.is_some() {
         return Err(GrantError::InvalidRequest(
             "more than one client authentication method",
         ));
     }
-    if request
-        .client_id
-        .as_ref()
-        .is_some_and(|body_id| body_id != client_id)
-    {
+    if body_client_id.is_some_and(|body_id| body_id != client_id) {
         return Err(GrantError::InvalidRequest(
             "client_id differs from the Basic credentials",
         ));
@@ -380,21 +380,21 @@ fn grant_error_response(
     response
 }
 
-fn basic_challenge(api_name: &str) -> HeaderValue {
+pub(super) fn basic_challenge(api_name: &str) -> HeaderValue {
     // API names are DNS labels, always valid inside a quoted string.
     HeaderValue::from_str(&format!("Basic realm=\"{api_name}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("Basic"))
 }
 
 /// RFC 6749 §3.2: "parameters sent without a value MUST be treated as if they were omitted".
-fn omitted_if_empty<'de, D: Deserializer<'de>>(
+pub(super) fn omitted_if_empty<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<String>, D::Error> {
     let value = Option::<String>::deserialize(deserializer)?;
     Ok(value.filter(|value| !value.is_empty()))
 }
 
-fn secret_omitted_if_empty<'de, D: Deserializer<'de>>(
+pub(super) fn secret_omitted_if_empty<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<SecretString>, D::Error> {
     Ok(omitted_if_empty(deserializer)?.map(SecretString::new))

@@ -347,7 +347,7 @@ pub(super) async fn login(call: EndpointCall<'_>, body: Body) -> Response {
         }
         let authorization = match authorization_request(&call, &look) {
             Ok(authorization) => authorization,
-            Err(refusal) => return refusal,
+            Err(refusal) => return *refusal,
         };
         return start(&call, &host, provider_id, authorization)
             .await
@@ -401,7 +401,7 @@ fn login_page(call: &EndpointCall<'_>, host: &LoginHost, look: &Look<'_>) -> Res
             };
             format!("redirect={}", utf8_percent_encode(&redirect, UNRESERVED))
         }
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let links: Vec<ProviderLink<'_>> = call
         .api
@@ -580,22 +580,24 @@ fn app_code_redirect(
 fn authorization_request(
     call: &EndpointCall<'_>,
     look: &Look<'_>,
-) -> Result<Option<AuthorizationRequest>, Response> {
+) -> Result<Option<AuthorizationRequest>, Box<Response>> {
     let query = call.parts.uri.query().unwrap_or_default();
     if !authorization::is_authorization_request(query) {
         return Ok(None);
     }
     authorization::check(call.api, query)
         .map(Some)
-        .map_err(|refusal| match refusal {
-            Refusal::Page(message) => {
-                page::error_page(StatusCode::BAD_REQUEST, look, message, None)
-            }
-            Refusal::Redirect {
-                request,
-                error,
-                description,
-            } => authorization::error_redirect(&request, error, description, &call.issuer),
+        .map_err(|refusal| {
+            Box::new(match refusal {
+                Refusal::Page(message) => {
+                    page::error_page(StatusCode::BAD_REQUEST, look, message, None)
+                }
+                Refusal::Redirect {
+                    request,
+                    error,
+                    description,
+                } => authorization::error_redirect(&request, error, description, &call.issuer),
+            })
         })
 }
 
