@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi as _};
         (name = "service-accounts", description = "Machine clients and their secrets"),
         (name = "users", description = "People who sign in to an API, and their identities"),
         (name = "providers", description = "Identity providers of an API's hosted login page"),
+        (name = "clients", description = "Public OAuth clients: native and single-page apps"),
         (name = "node-credentials", description = "Credentials of data planes"),
         (name = "data-planes", description = "Data planes seen recently"),
         (name = "operator-tokens", description = "Bearer tokens of the admin API"),

@@ -9,6 +9,7 @@ use restapi_shared::push::{ApiConfig, Change, ChangeBatch, RegionSnapshot, Revis
 use sqlx::AnyConnection;
 
 use super::apis::{ApiRow, api_by_id, refresh_key_context};
+use super::clients::client_configs;
 use super::providers::provider_configs;
 use super::service_accounts::service_account_configs;
 use super::signing_keys::signing_key_configs;
@@ -134,6 +135,7 @@ impl Store {
         let signing_keys = signing_key_configs(self, connection, &api.id).await?;
         let service_accounts = service_account_configs(connection, &api.id).await?;
         let providers = provider_configs(self, connection, &api.id).await?;
+        let clients = client_configs(connection, &api.id).await?;
         Ok(ApiConfig {
             id: api.id,
             name: api.name,
@@ -145,8 +147,7 @@ impl Store {
             claims: api.claims,
             web: api.web,
             providers,
-            // TODO(#4): the API's public clients, once the control plane stores them.
-            clients: Vec::new(),
+            clients,
         })
     }
 }

@@ -5,6 +5,7 @@
 //! so the change log can never disagree with the data.
 
 mod apis;
+mod clients;
 mod data_planes;
 mod feed;
 mod identities;
@@ -31,6 +32,7 @@ use tokio::sync::watch;
 use crate::master_key::MasterKey;
 
 pub use apis::{Api, ApiChanges, Claims, NewApi};
+pub use clients::{NewPublicClient, PublicClient, PublicClientChanges};
 pub use data_planes::{CONNECTED_WITHIN_SECONDS, DataPlane, NodeReport};
 pub use identities::{Identity, NewIdentity};
 pub use node_credentials::{

@@ -4,6 +4,7 @@
 //! calls one store function and maps the result.
 
 mod apis;
+mod clients;
 mod data_planes;
 mod node_credentials;
 mod providers;
@@ -25,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(service_accounts::routes())
         .merge(users::routes())
         .merge(providers::routes())
+        .merge(clients::routes())
         .merge(node_credentials::routes())
         .merge(data_planes::routes())
 }
