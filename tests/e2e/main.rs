@@ -13,6 +13,7 @@
 
 mod bad_input;
 mod browser;
+mod clients;
 mod config_push;
 mod deploy;
 mod gateway;
