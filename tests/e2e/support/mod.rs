@@ -1,6 +1,7 @@
 //! What every end-to-end test stands on: databases, a running stack, HTTP helpers.
 
 pub mod db;
+pub mod hosted;
 pub mod presets;
 pub mod stack;
 pub mod upstream;
