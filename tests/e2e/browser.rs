@@ -4,6 +4,10 @@
 //! upstream with session cookies, calls the upstream through an access rule with the reference
 //! page's `apiCall`, lives through the access token's expiry by refreshing, and signs out.
 //!
+//! A native app's sign-in runs there too: `tests/browser/pkce.spec.mjs` drives the
+//! authorization code flow with PKCE through the hosted login with `openid-client`, then
+//! refreshes, introspects and revokes.
+//!
 //! Chromium and the npm packages are installed by `tests/run`; when either is missing this
 //! test fails and says so. It runs on every backend under test: one pass takes a few seconds.
 
@@ -108,6 +112,7 @@ async fn hosted_login_signs_in_refreshes_and_signs_out_in_a_real_browser() {
         let app_origin = format!("http://{API}.{APP_DOMAIN}:{}", plane.addr.port());
         let run = run_script(
             &browser_dir,
+            "login.spec.mjs",
             &[
                 ("APP_ORIGIN", app_origin.as_str()),
                 ("CLOCK_URL", clock.url.as_str()),
@@ -198,6 +203,88 @@ async fn hosted_login_signs_in_refreshes_and_signs_out_in_a_real_browser() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_app_signs_in_with_pkce_through_an_independent_library() {
+    let browser_dir = require_browser_tools();
+    for database in test_databases().await {
+        let stack = Stack::start(&database).await;
+        let plane = stack.region_with_data_plane("eu").await;
+        stack
+            .create(
+                "/v1/apis",
+                json!({ "name": API, "region": "eu", "description": "native app",
+                        "roles": ["reader"], "defaultRoles": ["reader"] }),
+            )
+            .await;
+        let mut idp = Idp::start(&browser_dir);
+        let client_secret = "pkce-test-client-secret-0123456789abcdef";
+        let provider = stack
+            .create(
+                &format!("/v1/apis/{API}/providers"),
+                json!({ "kind": "oidc", "displayName": PROVIDER_NAME,
+                        "clientId": "restapi-pkce-test", "clientSecret": client_secret,
+                        "issuer": idp.issuer, "autoCreate": true }),
+            )
+            .await;
+        let id = provider["id"].as_str().expect("provider id");
+        let port = plane.addr.port();
+        idp.register(
+            &json!({ "client_id": "restapi-pkce-test", "client_secret": client_secret,
+            "redirect_uris": [format!("http://{API}.{APP_DOMAIN}:{port}/login/callback/{id}")] }),
+        );
+        let app = stack
+            .create(
+                &format!("/v1/apis/{API}/clients"),
+                json!({ "name": "Shop for Android", "redirectUris": ["http://127.0.0.1/callback"] }),
+            )
+            .await;
+        let service = stack
+            .create(
+                &format!("/v1/apis/{API}/service-accounts"),
+                json!({ "name": "inventory", "roles": ["reader"] }),
+            )
+            .await;
+        stack.wait_for_push(&plane).await;
+
+        let issuer = format!("http://{API}.{APP_DOMAIN}:{port}/api");
+        let data_plane = plane.addr.to_string();
+        let run = run_script(
+            &browser_dir,
+            "pkce.spec.mjs",
+            &[
+                ("ISSUER", issuer.as_str()),
+                ("DATA_PLANE", data_plane.as_str()),
+                ("CLIENT_ID", app["clientId"].as_str().expect("clientId")),
+                (
+                    "SERVICE_ID",
+                    service["clientId"].as_str().expect("clientId"),
+                ),
+                (
+                    "SERVICE_SECRET",
+                    service["clientSecret"].as_str().expect("secret"),
+                ),
+                ("PROVIDER_NAME", PROVIDER_NAME),
+                ("LOGIN_NAME", LOGIN_NAME),
+                ("CHROMIUM", CHROMIUM),
+            ],
+        )
+        .await;
+        assert!(
+            run.passed,
+            "{}: pkce.spec.mjs {}\n--- stdout\n{}\n--- stderr\n{}\n--- idp.mjs\n{}",
+            database.backend,
+            run.outcome,
+            run.stdout,
+            run.stderr,
+            idp.log()
+        );
+        let summary = run.stdout.lines().last().unwrap_or_default();
+        eprintln!("pkce.spec.mjs on {}: {summary}", database.backend);
+        drop(idp);
+        database.drop_database().await;
+    }
+}
+
 /// Fails, never skips, when what `tests/run` installs is missing; answers `tests/browser`.
 fn require_browser_tools() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
@@ -205,7 +292,7 @@ fn require_browser_tools() -> PathBuf {
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: run tests/run, which installs Debian's chromium"
     );
-    for package in ["playwright-core", "oidc-provider"] {
+    for package in ["playwright-core", "oidc-provider", "openid-client"] {
         assert!(
             dir.join("node_modules").join(package).is_dir(),
             "tests/browser/node_modules/{package} is missing: run tests/run, which runs npm ci"
@@ -321,7 +408,7 @@ impl Drop for Idp {
     }
 }
 
-/// How a run of `login.spec.mjs` went.
+/// How a run of a script went.
 struct ScriptRun {
     passed: bool,
     outcome: String,
@@ -330,18 +417,18 @@ struct ScriptRun {
     took: Duration,
 }
 
-/// Runs `node login.spec.mjs` with `env`, without holding up the runtime the stack runs on.
-async fn run_script(dir: &Path, env: &[(&str, &str)]) -> ScriptRun {
+/// Runs `node <script>` with `env`, without holding up the runtime the stack runs on.
+async fn run_script(dir: &Path, script: &str, env: &[(&str, &str)]) -> ScriptRun {
     let started = Instant::now();
     let mut child = Command::new("node")
-        .arg("login.spec.mjs")
+        .arg(script)
         .current_dir(dir)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("node tests/browser/login.spec.mjs starts");
+        .expect("node starts the script in tests/browser");
     let stdout = collect(child.stdout.take().expect("script stdout"));
     let stderr = collect(child.stderr.take().expect("script stderr"));
     let (passed, outcome) = loop {

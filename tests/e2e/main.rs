@@ -21,6 +21,7 @@ mod lifecycle;
 mod login;
 mod openapi;
 mod operations;
+mod pkce;
 mod presets;
 mod providers;
 mod refresh;
