@@ -32,6 +32,10 @@ pub const REFRESH_FAMILY: &str = "fam";
 pub const TOKEN: &str = "tok";
 /// Prefix of identity provider identifiers.
 pub const IDENTITY_PROVIDER: &str = "idp";
+/// Prefix of public client identifiers.
+pub const PUBLIC_CLIENT: &str = "pcl";
+/// Prefix of the `client_id` of public clients, distinct from service accounts' `cid`.
+pub const PUBLIC_CLIENT_ID: &str = "app";
 
 /// Prefix of client secrets.
 pub const CLIENT_SECRET_VALUE: &str = "rcs";

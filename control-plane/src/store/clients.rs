@@ -8,7 +8,7 @@
 //! change of the API's configuration, so its data planes have it within a second.
 
 use restapi_shared::clock::UnixTime;
-use restapi_shared::ids::new_id;
+use restapi_shared::ids::{self, new_id};
 use restapi_shared::push::ClientConfig;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -18,13 +18,6 @@ use super::apis::{ApiRow, api_by_name};
 use super::{Store, StoreError};
 use crate::names;
 
-/// Prefix of public client identifiers.
-///
-/// TODO(#4): move this and [`CLIENT_ID_PREFIX`] to `restapi_shared::ids` beside the other
-/// prefixes; `shared/` is being changed in parallel, so they live here until that lands.
-const PUBLIC_CLIENT: &str = "pcl";
-/// Prefix of the `client_id` of public clients, distinct from service accounts' `cid`.
-const CLIENT_ID_PREFIX: &str = "app";
 /// Longest client name.
 const MAX_NAME_LEN: usize = 100;
 /// Most redirect URIs a client may register.
@@ -105,8 +98,8 @@ impl Store {
         let mut write = self.begin_config_write(now).await?;
         let api = api_by_name(&mut write.transaction, api_name).await?;
         let client = PublicClient {
-            id: new_id(PUBLIC_CLIENT),
-            client_id: new_id(CLIENT_ID_PREFIX),
+            id: new_id(ids::PUBLIC_CLIENT),
+            client_id: new_id(ids::PUBLIC_CLIENT_ID),
             name: new.name.clone(),
             redirect_uris,
             created_at: now,
