@@ -119,6 +119,7 @@ async fn start_data_plane() -> SocketAddr {
             web: Default::default(),
             providers: vec![],
             clients: vec![],
+            revoked_sessions: vec![],
         }],
     };
     let settings = serde_json::from_value(json!({

@@ -75,10 +75,12 @@ impl BearerVerifier {
             && cached.still_valid_for(api, keys, now)
         {
             self.metrics.bearer_checked(BearerResult::CacheHit);
-            return Ok(cached);
+            return cached.unless_revoked(api);
         }
 
-        let verified = self.verify_signature(api, keys, token, now);
+        let verified = self
+            .verify_signature(api, keys, token, now)
+            .and_then(|verified| verified.unless_revoked(api));
         let result = match verified {
             Ok(_) => BearerResult::Verified,
             Err(_) => BearerResult::Rejected,
@@ -110,6 +112,16 @@ impl BearerVerifier {
 }
 
 impl VerifiedToken {
+    /// The token, unless its session (`sid`) was revoked since it was issued. Checked on
+    /// every use, cached or not: a revocation arrives after the token was first seen.
+    fn unless_revoked(self: Arc<Self>, api: &ApiState) -> Result<Arc<Self>, TokenError> {
+        let session = self.claims.extra.get("sid").and_then(|sid| sid.as_str());
+        match session {
+            Some(family) if api.revoked_sessions.contains(family) => Err(TokenError::Revoked),
+            _ => Ok(self),
+        }
+    }
+
     fn still_valid_for(&self, api: &ApiState, keys: &[VerifyingKey], now: UnixTime) -> bool {
         self.api_id == api.id
             && self.claims.aud == api.name

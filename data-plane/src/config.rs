@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use axum::body::Bytes;
@@ -17,7 +18,9 @@ use restapi_shared::push::{
     ApiConfig, Change, ChangeBatch, ClientConfig, ProviderConfig, RegionConfig, RegionSnapshot,
     Revision, ServiceAccountConfig, SigningKeyConfig, WebConfig,
 };
-use restapi_shared::token::{Jwk, Jwks, REGISTERED_CLAIMS, Signer, VerifyingKey};
+use restapi_shared::token::{
+    ACCESS_TOKEN_TTL, CLOCK_SKEW, Jwk, Jwks, REGISTERED_CLAIMS, Signer, VerifyingKey,
+};
 
 use crate::access::GatewayState;
 
@@ -79,6 +82,11 @@ impl RegionState {
                 Change::ApiUpserted { api } => next.upsert(*api),
                 Change::ApiRemoved { id } => next.remove(&id),
                 Change::RegionUpdated { region } => next.region = region,
+                Change::SessionRevoked { api_id, family } => {
+                    if let Some(api) = next.api_by_id(&api_id) {
+                        api.revoked_sessions.insert(family);
+                    }
+                }
             }
         }
         next
@@ -94,12 +102,24 @@ impl RegionState {
         self.apis_by_name.len()
     }
 
+    fn api_by_id(&self, id: &str) -> Option<&Arc<ApiState>> {
+        self.apis_by_name.get(self.names_by_id.get(id)?)
+    }
+
     fn upsert(&mut self, api: ApiConfig) {
+        // Revocations arrive one by one, between the API's own changes: they carry over.
+        let revoked_sessions = self
+            .api_by_id(&api.id)
+            .map(|previous| Arc::clone(&previous.revoked_sessions));
         // The name may have changed: drop the entry under the old name first.
         self.remove(&api.id);
-        let Some(prepared) = ApiState::prepare(api) else {
+        let Some(mut prepared) = ApiState::prepare(api) else {
             return;
         };
+        if let Some(revoked_sessions) = revoked_sessions {
+            revoked_sessions.absorb(&prepared.revoked_sessions);
+            prepared.revoked_sessions = revoked_sessions;
+        }
         self.names_by_id
             .insert(prepared.id.clone(), prepared.name.clone());
         self.apis_by_name
@@ -110,6 +130,49 @@ impl RegionState {
         if let Some(name) = self.names_by_id.remove(id) {
             self.apis_by_name.remove(&name);
         }
+    }
+}
+
+/// The refresh families of an API revoked within the last hour or so: an access token naming
+/// one in `sid` is refused. Shared by every version of the API's state, since revocations
+/// arrive between its configuration changes; an entry is forgotten once no access token of
+/// its family can still be valid.
+pub struct RevokedSessions(moka::sync::Cache<String, ()>);
+
+impl RevokedSessions {
+    fn of(families: Vec<String>) -> Self {
+        let lifetime =
+            Duration::from_secs(u64::try_from(ACCESS_TOKEN_TTL + CLOCK_SKEW).unwrap_or(3_660));
+        let cache = moka::sync::Cache::builder().time_to_live(lifetime).build();
+        for family in families {
+            cache.insert(family, ());
+        }
+        Self(cache)
+    }
+
+    /// Records that `family` is revoked.
+    pub fn insert(&self, family: String) {
+        self.0.insert(family, ());
+    }
+
+    /// Whether `family` was revoked.
+    pub fn contains(&self, family: &str) -> bool {
+        self.0.contains_key(family)
+    }
+
+    /// Takes the entries of `other` (a fresh configuration's list) into this set.
+    fn absorb(&self, other: &Self) {
+        for (family, ()) in other.0.iter() {
+            self.0.insert(family.as_ref().clone(), ());
+        }
+    }
+}
+
+impl std::fmt::Debug for RevokedSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RevokedSessions")
+            .field(&self.0.entry_count())
+            .finish()
     }
 }
 
@@ -136,6 +199,8 @@ pub struct ApiState {
     pub login_key: SealingKey,
     /// The public OAuth clients that may use the hosted login as authorization endpoint.
     pub clients: Vec<ClientConfig>,
+    /// Refresh families revoked lately, whose access tokens are refused.
+    pub revoked_sessions: Arc<RevokedSessions>,
     accounts_by_client_id: HashMap<String, ServiceAccountConfig>,
 }
 
@@ -167,6 +232,7 @@ impl ApiState {
             providers: api.providers,
             login_key,
             clients: api.clients,
+            revoked_sessions: Arc::new(RevokedSessions::of(api.revoked_sessions)),
             accounts_by_client_id,
         })
     }
@@ -367,6 +433,7 @@ pub(crate) mod tests {
             web: Default::default(),
             providers: vec![],
             clients: vec![],
+            revoked_sessions: vec![],
         }
     }
 
@@ -454,5 +521,45 @@ pub(crate) mod tests {
         assert_eq!(next.api("store").unwrap().id, "api_1");
         // The previous state is untouched: requests in flight keep their revision.
         assert!(state.api("shop").is_some());
+    }
+
+    #[test]
+    fn revoked_sessions_arrive_alone_and_outlive_the_apis_later_changes() {
+        let mut shop = api("api_1", "shop", vec![]);
+        shop.revoked_sessions = vec!["fam_snapshot".into()];
+        let snapshot = RegionSnapshot {
+            revision: 1,
+            region: RegionConfig {
+                id: "reg_1".into(),
+                name: "eu".into(),
+                host: "eu.x".into(),
+            },
+            apis: vec![shop],
+        };
+        let state = RegionState::from_snapshot(snapshot);
+        let revoked = |state: &RegionState, family: &str| {
+            state.api("shop").unwrap().revoked_sessions.contains(family)
+        };
+        assert!(revoked(&state, "fam_snapshot"));
+        assert!(!revoked(&state, "fam_later"));
+
+        let state = state.apply(ChangeBatch {
+            revision: 2,
+            changes: vec![Change::SessionRevoked {
+                api_id: "api_1".into(),
+                family: "fam_later".into(),
+            }],
+        });
+        assert!(revoked(&state, "fam_later"));
+        // A later change of the API (whose list the control plane built before the
+        // revocation) keeps what arrived since.
+        let state = state.apply(ChangeBatch {
+            revision: 3,
+            changes: vec![Change::ApiUpserted {
+                api: Box::new(api("api_1", "shop", vec![])),
+            }],
+        });
+        assert!(revoked(&state, "fam_later"));
+        assert!(revoked(&state, "fam_snapshot"));
     }
 }

@@ -234,6 +234,7 @@ pub(crate) fn api(
         web: WebConfig::default(),
         providers: vec![],
         clients: vec![],
+        revoked_sessions: vec![],
     }
 }
 

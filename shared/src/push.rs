@@ -57,6 +57,14 @@ pub enum Change {
         /// The region's configuration.
         region: RegionConfig,
     },
+    /// A refresh family of an API was revoked (signed out, revoked, or a token reused): the
+    /// access tokens naming it in `sid` are refused from now on.
+    SessionRevoked {
+        /// The API's identifier.
+        api_id: String,
+        /// The revoked family.
+        family: String,
+    },
 }
 
 /// A region's settings.
@@ -105,6 +113,9 @@ pub struct ApiConfig {
     /// authorization endpoint.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// Refresh families revoked within the last hour, whose access tokens are refused.
+    #[serde(default)]
+    pub revoked_sessions: Vec<String>,
 }
 
 /// A public OAuth client of an API: no secret, so PKCE binds each authorization code to the

@@ -98,6 +98,9 @@ pub enum TokenError {
     /// The token was issued for another audience.
     #[error("token is for another audience")]
     WrongAudience,
+    /// The session the token belongs to was revoked (signed out, or a token of it reused).
+    #[error("token's session was revoked")]
+    Revoked,
 }
 
 /// A freshly generated key pair, before it is stored.

@@ -245,7 +245,15 @@ async fn refresh_rotates_honours_a_lost_answer_and_ends_the_session_on_replay_or
         assert_eq!(refreshed.status(), StatusCode::NO_CONTENT);
         let second = set_cookie(&refreshed, REFRESH_COOKIE, "/api/_refresh").expect("rotated");
         assert_ne!(second, first);
-        assert!(set_cookie(&refreshed, ACCESS_COOKIE, "/").is_some());
+        let access = set_cookie(&refreshed, ACCESS_COOKIE, "/").expect("access cookie");
+        let me = |access: String| {
+            let request = setup
+                .http()
+                .get(setup.app("/api/_userinfo"))
+                .header(COOKIE, format!("{ACCESS_COOKIE}={access}"));
+            async move { request.send().await.expect("userinfo").status() }
+        };
+        assert_eq!(me(access.clone()).await, StatusCode::OK);
         setup.stack.clock.advance(10);
         let retried = setup
             .post("/api/_refresh", &[(REFRESH_COOKIE, &first)])
@@ -267,6 +275,9 @@ async fn refresh_rotates_honours_a_lost_answer_and_ends_the_session_on_replay_or
             .post("/api/_refresh", &[(REFRESH_COOKIE, &second)])
             .await;
         assert_eq!(successor.status(), StatusCode::UNAUTHORIZED, "{backend}");
+        // The session's access token dies with it, as soon as the data plane hears of it.
+        setup.stack.wait_for_push(&setup.plane).await;
+        assert_eq!(me(access).await, StatusCode::UNAUTHORIZED, "{backend}");
 
         // Signing out an hour later, when the browser has dropped the access cookie: the
         // copy for `_logout` names the session, which ends.

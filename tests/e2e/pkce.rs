@@ -303,6 +303,15 @@ async fn a_code_is_exchanged_once_by_its_client_with_its_verifier_within_a_minut
         let (status, renewed) = token(&setup, &base, &renew).await;
         assert_eq!(status, StatusCode::OK, "{renewed}");
         let rotated = renewed["refresh_token"].as_str().unwrap().to_owned();
+        let access = renewed["access_token"].as_str().unwrap().to_owned();
+        let me = || {
+            let request = setup
+                .http()
+                .get(format!("{base}/_userinfo"))
+                .bearer_auth(&access);
+            async move { request.send().await.unwrap().status() }
+        };
+        assert_eq!(me().await, StatusCode::OK);
         let revoke = setup
             .http()
             .post(format!("{base}/_revoke"))
@@ -324,6 +333,9 @@ async fn a_code_is_exchanged_once_by_its_client_with_its_verifier_within_a_minut
             (status, &answer["error"]),
             (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
         );
+
+        // Its access token is refused at once too.
+        assert_eq!(me().await, StatusCode::UNAUTHORIZED, "{backend}");
 
         database.drop_database().await;
     }

@@ -7,7 +7,7 @@ use restapi_control_plane::store::{
     StoreError,
 };
 use restapi_shared::node::{RedeemOutcome, RedeemRefreshRequest, RevokeRefreshRequest};
-use restapi_shared::push::{Change, ChangeBatch};
+use restapi_shared::push::{Change, ChangeBatch, RegionSnapshot};
 use restapi_shared::secret::{SecretDigest, SecretString};
 
 use crate::support::db::{TestDatabase, test_databases};
@@ -300,6 +300,34 @@ async fn refresh_tokens_are_redeemed_once_and_reuse_revokes_the_family() {
         // Six recorded uses (a use of a revoked family is recorded too) and two revoked
         // families; the revocation at sign-out lasts as long as a chain could and is still kept.
         assert_eq!(store.prune_refresh_records(NOW + 2_000).await.unwrap(), 8);
+
+        // A revoked family reaches the region's data planes, so that its access tokens die
+        // too, and leaves the snapshot once none of them can be valid any more.
+        let before = store.snapshot(&eu).await.unwrap().revision;
+        store
+            .revoke_refresh_family(&eu, &revoke("fam_9"), NOW)
+            .await
+            .unwrap();
+        let batch = store.changes_since(&eu, before).await.unwrap();
+        assert!(
+            matches!(batch.changes.as_slice(), [Change::SessionRevoked { api_id, family }]
+                if *api_id == shop && family == "fam_9"),
+            "{:?}",
+            batch.changes
+        );
+        assert!(
+            store
+                .changes_since(&no, before)
+                .await
+                .unwrap()
+                .changes
+                .is_empty()
+        );
+        let revoked = |snapshot: RegionSnapshot| snapshot.apis[0].revoked_sessions.clone();
+        let listed = revoked(store.snapshot(&eu).await.unwrap());
+        assert!(listed.contains(&"fam_9".to_owned()), "{listed:?}");
+        store.prune_refresh_records(NOW + 3_700).await.unwrap();
+        assert!(revoked(store.snapshot(&eu).await.unwrap()).is_empty());
         database.drop_database().await;
     }
 }

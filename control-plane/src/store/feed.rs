@@ -71,6 +71,21 @@ impl Store {
 
         let mut changes = Vec::with_capacity(touched.len());
         for (kind, entity_id, _) in touched {
+            if kind == ChangeKind::Session.as_str() {
+                let Some((api_id, family)) = entity_id.split_once(':') else {
+                    continue;
+                };
+                // A session of an API that left the region goes with the API's own change.
+                if let Some(api) = api_by_id(&mut transaction, api_id).await?
+                    && api.region_id == region_id
+                {
+                    changes.push(Change::SessionRevoked {
+                        api_id: api_id.to_owned(),
+                        family: family.to_owned(),
+                    });
+                }
+                continue;
+            }
             if kind == ChangeKind::Region.as_str() {
                 if let Some(region) =
                     Self::region_config_by_id(&mut transaction, &entity_id).await?
@@ -136,6 +151,11 @@ impl Store {
         let service_accounts = service_account_configs(connection, &api.id).await?;
         let providers = provider_configs(self, connection, &api.id).await?;
         let clients = client_configs(connection, &api.id).await?;
+        let revoked_sessions =
+            sqlx::query_scalar("SELECT family FROM revoked_sessions WHERE api_id = $1")
+                .bind(&api.id)
+                .fetch_all(&mut *connection)
+                .await?;
         Ok(ApiConfig {
             id: api.id,
             name: api.name,
@@ -148,6 +168,7 @@ impl Store {
             web: api.web,
             providers,
             clients,
+            revoked_sessions,
         })
     }
 }

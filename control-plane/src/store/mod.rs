@@ -301,6 +301,8 @@ struct ConfigWrite {
 enum ChangeKind {
     Api,
     Region,
+    /// A revoked refresh family: `<api id>:<family>`.
+    Session,
 }
 
 impl ChangeKind {
@@ -308,6 +310,7 @@ impl ChangeKind {
         match self {
             Self::Api => "api",
             Self::Region => "region",
+            Self::Session => "session",
         }
     }
 }

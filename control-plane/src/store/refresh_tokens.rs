@@ -11,9 +11,9 @@ use restapi_shared::node::{
     REFRESH_REUSE_GRACE_SECONDS, RedeemOutcome, RedeemRefreshRequest, RefreshStatusRequest,
     RefreshStatusResponse, ResolvedUser, RevokeRefreshRequest,
 };
-use restapi_shared::token::REFRESH_CHAIN_TTL;
+use restapi_shared::token::{ACCESS_TOKEN_TTL, CLOCK_SKEW, REFRESH_CHAIN_TTL};
 
-use super::{Store, StoreError};
+use super::{ChangeKind, Store, StoreError};
 
 impl Store {
     /// Redeems a refresh token of an API in the region `region_id` at `now`.
@@ -24,7 +24,7 @@ impl Store {
         now: UnixTime,
     ) -> Result<RedeemOutcome, StoreError> {
         self.check_api_region(region_id, &request.api_id).await?;
-        self.record_redemption(request, now).await
+        self.record_redemption(region_id, request, now).await
     }
 
     /// Redeems a browser session's refresh token, and reads its user as they are now: `None`
@@ -37,7 +37,7 @@ impl Store {
         now: UnixTime,
     ) -> Result<(RedeemOutcome, Option<ResolvedUser>), StoreError> {
         let api_name = self.check_api_region(region_id, &request.api_id).await?;
-        let outcome = self.record_redemption(request, now).await?;
+        let outcome = self.record_redemption(region_id, request, now).await?;
         if outcome != RedeemOutcome::Redeemed {
             return Ok((outcome, None));
         }
@@ -51,6 +51,7 @@ impl Store {
 
     async fn record_redemption(
         &self,
+        region_id: &str,
         request: &RedeemRefreshRequest,
         now: UnixTime,
     ) -> Result<RedeemOutcome, StoreError> {
@@ -101,6 +102,10 @@ impl Store {
             }
         };
         transaction.commit().await?;
+        if outcome == RedeemOutcome::Reused {
+            self.announce_revoked_session(region_id, &request.api_id, &request.family, now)
+                .await?;
+        }
         Ok(outcome)
     }
 
@@ -125,6 +130,45 @@ impl Store {
         )
         .await?;
         transaction.commit().await?;
+        let (api_id, family) = (&request.api_id, &request.family);
+        self.announce_revoked_session(region_id, api_id, family, now)
+            .await
+    }
+
+    /// Tells the region's data planes that `family` is revoked, so that they refuse its access
+    /// tokens at once. A configuration write of its own, after the revocation: if it fails, the
+    /// family is revoked all the same and its access tokens expire within the hour.
+    async fn announce_revoked_session(
+        &self,
+        region_id: &str,
+        api_id: &str,
+        family: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_config_write(now).await?;
+        let announced = sqlx::query(
+            "INSERT INTO revoked_sessions (api_id, family, until) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(api_id)
+        .bind(family)
+        .bind(now + ACCESS_TOKEN_TTL + CLOCK_SKEW)
+        .execute(&mut *write.transaction)
+        .await?
+        .rows_affected();
+        if announced == 0 {
+            // Announced before: a second write would only churn the feed.
+            write.transaction.rollback().await?;
+            return Ok(());
+        }
+        write
+            .record(
+                region_id,
+                ChangeKind::Session,
+                &format!("{api_id}:{family}"),
+            )
+            .await?;
+        write.commit(self).await?;
         Ok(())
     }
 
@@ -168,7 +212,13 @@ impl Store {
             .execute(self.pool())
             .await?
             .rows_affected();
-        Ok(uses + families)
+        // Not a configuration change: data planes forget these entries by themselves.
+        let sessions = sqlx::query("DELETE FROM revoked_sessions WHERE until < $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(uses + families + sessions)
     }
 
     /// The API's name; refuses an API that does not exist or belongs to another region than

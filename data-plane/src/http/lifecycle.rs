@@ -2,8 +2,8 @@
 //! clients and `POST _introspect` (RFC 7662) for its service accounts.
 //!
 //! Revoking any token of a refresh family revokes the family on the control plane, so no
-//! token of it is refreshed again; an access token, self-contained, stays valid until it
-//! expires (an hour at most). A client may revoke only what was issued to it.
+//! token of it is refreshed again, and the region's data planes are told, so that its access
+//! tokens are refused at once too. A client may revoke only what was issued to it.
 
 use axum::Json;
 use axum::body::Body;
@@ -84,7 +84,8 @@ pub(crate) struct Introspection {
     roles: Option<Vec<String>>,
 }
 
-/// `POST _revoke`: ends a refresh family; 200 whatever the token was (RFC 7009 §2.2).
+/// `POST _revoke`: ends a refresh family and its access tokens; 200 whatever the token was
+/// (RFC 7009 §2.2).
 #[utoipa::path(
     post,
     path = "/{api}/_revoke",
@@ -127,7 +128,11 @@ pub(crate) async fn revoke(call: EndpointCall<'_>, body: Body) -> Response {
         family,
     };
     match control_plane.revoke_family(&request).await {
-        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Ok(()) => {
+            // Refused here at once; the other data planes hear of it through the feed.
+            call.api.revoked_sessions.insert(request.family);
+            no_store(StatusCode::OK.into_response())
+        }
         Err(error) => {
             let error = crate::node_client::error_chain(&error);
             tracing::warn!(api = %call.api.name, error, "revocation not recorded");

@@ -238,10 +238,14 @@ pub(crate) async fn logout(call: EndpointCall<'_>, _body: Body) -> Response {
             api_id: call.api.id.clone(),
             family,
         };
-        if let Err(failure) = control_plane.revoke_family(&request).await {
-            // The cookies are cleared all the same; the family ends with its 70 days.
-            let failure = crate::node_client::error_chain(&failure);
-            tracing::warn!(api = %call.api.name, error = failure, "session not revoked");
+        match control_plane.revoke_family(&request).await {
+            // Refused here at once; the other data planes hear of it through the feed.
+            Ok(()) => call.api.revoked_sessions.insert(request.family),
+            Err(failure) => {
+                // The cookies are cleared all the same; the family ends with its 70 days.
+                let failure = crate::node_client::error_chain(&failure);
+                tracing::warn!(api = %call.api.name, error = failure, "session not revoked");
+            }
         }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
