@@ -28,6 +28,12 @@ pub(crate) struct DiscoveryDocument {
     revocation_endpoint: String,
     /// Token introspection (RFC 7662), for the API's service accounts.
     introspection_endpoint: String,
+    /// How clients authenticate at the revocation endpoint: public clients by id alone.
+    #[schema(value_type = Vec<String>)]
+    revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    /// How service accounts authenticate at the introspection endpoint.
+    #[schema(value_type = Vec<String>)]
+    introspection_endpoint_auth_methods_supported: &'static [&'static str],
     /// The JWKS of the API's published keys.
     jwks_uri: String,
     /// The userinfo endpoint.
@@ -91,6 +97,15 @@ pub(crate) fn discovery(call: EndpointCall<'_>) -> Response {
         token_endpoint: endpoint("_token"),
         revocation_endpoint: endpoint("_revoke"),
         introspection_endpoint: endpoint("_introspect"),
+        revocation_endpoint_auth_methods_supported: &[
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        introspection_endpoint_auth_methods_supported: &[
+            "client_secret_basic",
+            "client_secret_post",
+        ],
         jwks_uri: endpoint(".well-known/jwks.json"),
         userinfo_endpoint: endpoint("_userinfo"),
         issuer: call.issuer,
