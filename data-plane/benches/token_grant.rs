@@ -120,6 +120,7 @@ async fn start_data_plane() -> SocketAddr {
             providers: vec![],
             clients: vec![],
             revoked_sessions: vec![],
+            domains: vec![],
         }],
     };
     let settings = serde_json::from_value(json!({

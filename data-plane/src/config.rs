@@ -434,6 +434,7 @@ pub(crate) mod tests {
             providers: vec![],
             clients: vec![],
             revoked_sessions: vec![],
+            domains: vec![],
         }
     }
 

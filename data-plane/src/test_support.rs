@@ -235,6 +235,7 @@ pub(crate) fn api(
         providers: vec![],
         clients: vec![],
         revoked_sessions: vec![],
+        domains: vec![],
     }
 }
 

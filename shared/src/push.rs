@@ -116,6 +116,19 @@ pub struct ApiConfig {
     /// Refresh families revoked within the last hour, whose access tokens are refused.
     #[serde(default)]
     pub revoked_sessions: Vec<String>,
+    /// The API's custom domains whose ownership is verified: each serves the API exactly as
+    /// its app host does.
+    #[serde(default)]
+    pub domains: Vec<DomainConfig>,
+}
+
+/// A custom domain of an API, as a data plane serves it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainConfig {
+    /// Lowercase ASCII host name (an internationalised name in its `xn--` form), such as
+    /// `login.example.com`.
+    pub name: String,
 }
 
 /// A public OAuth client of an API: no secret, so PKCE binds each authorization code to the

@@ -169,6 +169,8 @@ impl Store {
             providers,
             clients,
             revoked_sessions,
+            // TODO(#6): the API's verified custom domains, once the control plane keeps them.
+            domains: Vec::new(),
         })
     }
 }
