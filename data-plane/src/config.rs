@@ -56,6 +56,8 @@ pub struct RegionState {
     pub region: RegionConfig,
     apis_by_name: HashMap<String, Arc<ApiState>>,
     names_by_id: HashMap<String, String>,
+    /// The API names by custom domain (lowercase), for every verified domain.
+    names_by_domain: HashMap<String, String>,
 }
 
 impl RegionState {
@@ -66,6 +68,7 @@ impl RegionState {
             region: snapshot.region,
             apis_by_name: HashMap::with_capacity(snapshot.apis.len()),
             names_by_id: HashMap::with_capacity(snapshot.apis.len()),
+            names_by_domain: HashMap::new(),
         };
         for api in snapshot.apis {
             state.upsert(api);
@@ -97,6 +100,16 @@ impl RegionState {
         self.apis_by_name.get(name)
     }
 
+    /// The API that custom domain `domain` (lowercase) serves, if any.
+    pub fn api_by_domain(&self, domain: &str) -> Option<&Arc<ApiState>> {
+        self.apis_by_name.get(self.names_by_domain.get(domain)?)
+    }
+
+    /// Whether `domain` (lowercase) is a custom domain of one of the region's APIs.
+    pub fn is_custom_domain(&self, domain: &str) -> bool {
+        self.names_by_domain.contains_key(domain)
+    }
+
     /// How many APIs the region serves.
     pub fn api_count(&self) -> usize {
         self.apis_by_name.len()
@@ -122,13 +135,21 @@ impl RegionState {
         }
         self.names_by_id
             .insert(prepared.id.clone(), prepared.name.clone());
+        for domain in &prepared.domains {
+            self.names_by_domain
+                .insert(domain.clone(), prepared.name.clone());
+        }
         self.apis_by_name
             .insert(prepared.name.clone(), Arc::new(prepared));
     }
 
     fn remove(&mut self, id: &str) {
-        if let Some(name) = self.names_by_id.remove(id) {
-            self.apis_by_name.remove(&name);
+        if let Some(name) = self.names_by_id.remove(id)
+            && let Some(api) = self.apis_by_name.remove(&name)
+        {
+            for domain in &api.domains {
+                self.names_by_domain.remove(domain);
+            }
         }
     }
 }
@@ -201,6 +222,8 @@ pub struct ApiState {
     pub clients: Vec<ClientConfig>,
     /// Refresh families revoked lately, whose access tokens are refused.
     pub revoked_sessions: Arc<RevokedSessions>,
+    /// The API's verified custom domains, lowercase.
+    pub domains: Vec<String>,
     accounts_by_client_id: HashMap<String, ServiceAccountConfig>,
 }
 
@@ -233,6 +256,11 @@ impl ApiState {
             login_key,
             clients: api.clients,
             revoked_sessions: Arc::new(RevokedSessions::of(api.revoked_sessions)),
+            domains: api
+                .domains
+                .into_iter()
+                .map(|domain| domain.name.to_ascii_lowercase())
+                .collect(),
             accounts_by_client_id,
         })
     }

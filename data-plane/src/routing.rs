@@ -14,7 +14,8 @@ use crate::config::{ApiState, RegionState};
 pub enum HostKind {
     /// The region's shared host, the API named by the first path segment: `eu.restapi.com/shop`.
     Regional,
-    /// The API's own host under the app domain, the API under `/api`: `shop.restapi.cloud/api`.
+    /// The API's own host under the app domain, the API under `/api`: `shop.restapi.cloud/api`;
+    /// or one of its custom domains, which serve it the same way.
     App,
 }
 
@@ -83,13 +84,11 @@ pub fn resolve_api<'a>(
         });
     }
 
-    let label = app_label(hostname, app_domain)?;
-    let label = if label.bytes().any(|byte| byte.is_ascii_uppercase()) {
-        Cow::Owned(label.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(label)
+    // An app host, else a custom domain, which serves its API exactly as the app host does.
+    let api = match app_label(hostname, app_domain) {
+        Some(label) => region.api(&lowercase(label))?,
+        None => region.api_by_domain(&lowercase(hostname))?,
     };
-    let api = region.api(&label)?;
     let (area, endpoint_path) = match path.strip_prefix(APP_BASE) {
         Some("") => (Area::Api, ""),
         Some(rest) if rest.starts_with('/') => (Area::Api, &rest[1..]),
@@ -105,6 +104,15 @@ pub fn resolve_api<'a>(
         area,
         endpoint_path,
     })
+}
+
+/// `name` in lowercase, copied only when it has an uppercase letter.
+fn lowercase(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// The rest of `path` (relative to a base, no leading slash) after the `login` segment.
@@ -255,6 +263,50 @@ mod tests {
         let region = region();
         resolve_api(&region, "restapi.localhost", host, path)
             .map(|target| (target.host_kind, target.area, target.endpoint_path))
+    }
+
+    #[test]
+    fn a_custom_domain_serves_its_api_like_the_app_host_until_it_is_removed() {
+        let mut shop = api("api_1", "shop", vec![]);
+        shop.domains = vec![restapi_shared::push::DomainConfig {
+            name: "login.example.com".into(),
+        }];
+        let snapshot = RegionSnapshot {
+            revision: 1,
+            region: RegionConfig {
+                id: "reg_1".into(),
+                name: "eu".into(),
+                host: "eu.localhost".into(),
+            },
+            apis: vec![shop],
+        };
+        let region = RegionState::from_snapshot(snapshot);
+        let resolve = |region: &RegionState, host: &str, path: &'static str| {
+            resolve_api(region, "restapi.localhost", host, path)
+                .map(|target| (target.api.name.clone(), target.host_kind, target.area))
+        };
+        let shop = Some(("shop".to_owned(), HostKind::App, Area::Api));
+        assert_eq!(resolve(&region, "login.example.com", "/api/_token"), shop);
+        assert_eq!(
+            resolve(&region, "LOGIN.Example.com:443", "/api/_token"),
+            shop
+        );
+        assert_eq!(
+            resolve(&region, "login.example.com", "/login").map(|found| found.2),
+            Some(Area::Login)
+        );
+        assert_eq!(resolve(&region, "other.example.com", "/api/_token"), None);
+        assert_eq!(resolve(&region, "example.com", "/api/_token"), None);
+
+        // The API's next configuration without the domain: it serves nothing any more.
+        let region = region.apply(restapi_shared::push::ChangeBatch {
+            revision: 2,
+            changes: vec![restapi_shared::push::Change::ApiUpserted {
+                api: Box::new(api("api_1", "shop", vec![])),
+            }],
+        });
+        assert_eq!(resolve(&region, "login.example.com", "/api/_token"), None);
+        assert!(resolve(&region, "shop.restapi.localhost", "/api/_token").is_some());
     }
 
     #[test]

@@ -232,6 +232,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_custom_domain_is_its_own_issuer_and_keeps_operational_paths_for_the_web_app() {
+        let mut snapshot = snapshot();
+        snapshot.apis[0].domains = vec![restapi_shared::push::DomainConfig {
+            name: "login.example.com".into(),
+        }];
+        let fixture = Fixture::with(settings(None), snapshot);
+        let answer = fixture
+            .send(get(
+                "login.example.com",
+                "/api/.well-known/openid-configuration",
+            ))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.json["issuer"], "http://login.example.com/api");
+        assert_eq!(
+            answer.json["authorization_endpoint"],
+            "http://login.example.com/login"
+        );
+        // `/healthz` on a custom domain is the web app's path, like on the app host.
+        let answer = fixture.send(get("login.example.com", "/healthz")).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND);
+        assert_eq!(answer.header("content-type"), "text/html; charset=utf-8");
+    }
+
+    #[tokio::test]
     async fn pending_key_is_published_before_it_signs_and_retired_key_is_withdrawn() {
         let mut snapshot = snapshot();
         snapshot.apis[0].signing_keys = vec![

@@ -210,6 +210,9 @@ fn is_app_host(region: Option<&RegionState>, app_domain: &str, host: &str) -> bo
     if hostname.eq_ignore_ascii_case(&region.region.host) {
         return false;
     }
+    if region.is_custom_domain(&hostname.to_ascii_lowercase()) {
+        return true;
+    }
     let Some(split) = hostname.len().checked_sub(app_domain.len() + 1) else {
         return false;
     };
