@@ -17,9 +17,8 @@ use restapi_shared::secret::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::body::{BodyError, MediaType, media_type, read_limited};
 use super::token::{
-    basic_challenge, basic_credentials, client_credentials, omitted_if_empty,
+    basic_challenge, basic_credentials, client_credentials, omitted_if_empty, parse_parameters,
     secret_omitted_if_empty,
 };
 use super::{EndpointCall, no_store};
@@ -105,7 +104,7 @@ pub(crate) struct Introspection {
     security((), ("client_secret_basic" = [])),
 )]
 pub(crate) async fn revoke(call: EndpointCall<'_>, body: Body) -> Response {
-    let question = match parse(&call, body).await {
+    let question = match parse_parameters::<TokenQuestion>(&call.parts.headers, body).await {
         Ok(question) => question,
         Err(error) => return error_response(&call, error),
     };
@@ -163,7 +162,7 @@ pub(crate) async fn revoke(call: EndpointCall<'_>, body: Body) -> Response {
     security((), ("client_secret_basic" = [])),
 )]
 pub(crate) async fn introspect(call: EndpointCall<'_>, body: Body) -> Response {
-    let question = match parse(&call, body).await {
+    let question = match parse_parameters::<TokenQuestion>(&call.parts.headers, body).await {
         Ok(question) => question,
         Err(error) => return error_response(&call, error),
     };
@@ -283,27 +282,6 @@ fn authenticate(
             Ok(client_id.to_owned())
         }
         Some(_) => rejected(ClientRejection::UnknownClient),
-    }
-}
-
-async fn parse(call: &EndpointCall<'_>, body: Body) -> Result<TokenQuestion, GrantError> {
-    let headers = &call.parts.headers;
-    let Some(media_type) = media_type(headers) else {
-        return Err(GrantError::InvalidRequest(
-            "content type must be application/x-www-form-urlencoded or application/json",
-        ));
-    };
-    let bytes = read_limited(headers, body)
-        .await
-        .map_err(|error| match error {
-            BodyError::TooLarge => GrantError::BodyTooLarge,
-            BodyError::Unreadable => GrantError::InvalidRequest("body could not be read"),
-        })?;
-    match media_type {
-        MediaType::Form => serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| GrantError::InvalidRequest("malformed or repeated parameter")),
-        MediaType::Json => serde_json::from_slice(&bytes)
-            .map_err(|_| GrantError::InvalidRequest("malformed JSON or repeated parameter")),
     }
 }
 

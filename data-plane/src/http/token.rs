@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use restapi_shared::error::{OAuthErrorBody, OAuthErrorCode};
 use restapi_shared::secret::SecretString;
 use restapi_shared::token::ACCESS_TOKEN_TTL;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -129,7 +130,7 @@ impl From<AppTokens> for Issued {
     security((), ("client_secret_basic" = [])),
 )]
 pub(crate) async fn token(call: EndpointCall<'_>, body: Body) -> Response {
-    let request = match parse_token_request(&call.parts.headers, body).await {
+    let request = match parse_parameters::<TokenRequest>(&call.parts.headers, body).await {
         Ok(request) => request,
         Err(error) => return grant_error_response(&call, None, error),
     };
@@ -216,7 +217,12 @@ fn supported_grant_type(request: &TokenRequest) -> Option<GrantType> {
     }
 }
 
-async fn parse_token_request(headers: &HeaderMap, body: Body) -> Result<TokenRequest, GrantError> {
+/// The parameters of an OAuth request to this API's endpoints (`_token`, `_revoke`,
+/// `_introspect`), as a form or as JSON.
+pub(super) async fn parse_parameters<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, GrantError> {
     let Some(media_type) = media_type(headers) else {
         return Err(GrantError::InvalidRequest(
             "content type must be application/x-www-form-urlencoded or application/json",
