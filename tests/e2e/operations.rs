@@ -40,6 +40,8 @@ async fn both_planes_count_the_traffic_they_served() {
         stack.clock.advance(31);
         let (status, _) = token_json(&client, &base, refresh).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+        // The revoked family is announced to the data plane: a revision of its own.
+        stack.wait_for_push(&plane).await;
 
         let data_plane = scrape(
             &format!("http://{}:{}/metrics", plane.region_host, plane.addr.port()),
