@@ -149,6 +149,7 @@ async fn authorization_requests_are_checked_before_anyone_signs_in() {
         }
 
         // Everything else goes back to the app, with its state and the issuer.
+        let long_nonce = "n".repeat(513);
         let redirect_cases = [
             (vec![("code_challenge", None)], "invalid_request"),
             (
@@ -160,6 +161,10 @@ async fn authorization_requests_are_checked_before_anyone_signs_in() {
             (
                 vec![("response_type", Some("token"))],
                 "unsupported_response_type",
+            ),
+            (
+                vec![("nonce", Some(long_nonce.as_str()))],
+                "invalid_request",
             ),
         ];
         for (changes, error) in redirect_cases {

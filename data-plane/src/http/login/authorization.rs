@@ -28,6 +28,10 @@ pub(crate) const CODE_TTL: i64 = 60;
 /// Scopes the platform knows; others asked for are left out of the grant (RFC 6749 §3.3).
 const KNOWN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
+/// The longest `state` and `nonce` taken: both travel in the login cookie, which browsers
+/// drop beyond 4 KiB.
+const MAX_ECHOED_LEN: usize = 512;
+
 /// The prefix of authorization codes, so that one is never mistaken for another token.
 const CODE_PREFIX: &str = "rac_";
 
@@ -146,6 +150,14 @@ pub(crate) fn check(api: &ApiState, query: &str) -> Result<AuthorizationRequest,
         return refuse(
             "invalid_request",
             "code_challenge is not a base64url SHA-256",
+        );
+    }
+    let too_long =
+        |value: &Option<String>| value.as_ref().is_some_and(|v| v.len() > MAX_ECHOED_LEN);
+    if too_long(&request.state) || too_long(&request.nonce) {
+        return refuse(
+            "invalid_request",
+            "state and nonce may have 512 characters at most",
         );
     }
     Ok(request)
