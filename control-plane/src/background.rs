@@ -7,6 +7,7 @@ use restapi_shared::clock::UnixTime;
 use sqlx::postgres::PgListener;
 use tokio::task::JoinHandle;
 
+use crate::domain_verification::DomainVerifier;
 use crate::store::{Backend, NOTIFY_CHANNEL, Store, StoreError};
 
 /// How often housekeeping runs.
@@ -15,6 +16,9 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 const HEAD_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Pause before listening again after the listener failed.
 const LISTENER_RETRY: Duration = Duration::from_secs(1);
+/// How often pending custom domains are looked at; well under their shortest retry delay (30
+/// seconds), so a retry is late by at most this much.
+const DOMAIN_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Starts the background tasks; they run until their handles are aborted.
 pub fn spawn(
@@ -36,6 +40,12 @@ pub fn spawn(
         tasks.push(tokio::spawn(poll_head(store.clone())));
     }
     tasks
+}
+
+/// Starts the task that checks the DNS of pending custom domains whose retry time has come,
+/// by `clock`; it runs until its handle is aborted.
+pub fn spawn_domain_checks(domains: &DomainVerifier, clock: &Clock) -> JoinHandle<()> {
+    tokio::spawn(check_domains(domains.clone(), clock.clone()))
 }
 
 /// One round of housekeeping: prune the change log, refresh token records and data plane
@@ -67,6 +77,20 @@ async fn maintain(store: Store, clock: Clock, change_log_retention: i64) {
         interval.tick().await;
         if let Err(error) = run_maintenance(&store, clock.now(), change_log_retention).await {
             tracing::warn!(%error, "housekeeping failed; retrying at the next interval");
+        }
+    }
+}
+
+/// Checks the DNS of pending custom domains whose retry time has come. Several replicas may
+/// check the same domain at once; the store records its verification once.
+// TODO(#6): ordering and renewing certificates join this loop, under a lease in the database
+// so that two control planes never order the same certificate.
+async fn check_domains(domains: DomainVerifier, clock: Clock) {
+    let mut interval = tokio::time::interval(DOMAIN_CHECK_INTERVAL);
+    loop {
+        interval.tick().await;
+        if let Err(error) = domains.check_due(clock.now()).await {
+            tracing::warn!(%error, "checking custom domains failed; retrying at the next interval");
         }
     }
 }

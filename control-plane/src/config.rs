@@ -27,6 +27,7 @@ pub const KEYS: &[&str] = &[
     "public_scheme",
     "public_port",
     "log_format",
+    "dns_server",
 ];
 
 /// The keys that may also be given as `RESTAPI_<KEY>_FILE`, naming a file that holds the value.
@@ -69,6 +70,9 @@ pub struct Settings {
     pub public_port: Option<u16>,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
+    /// The DNS server (`ip:port`) that custom domains' ownership records are looked up at;
+    /// the system's resolver (`/etc/resolv.conf`) when unset.
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -85,6 +89,7 @@ impl Default for Settings {
             public_scheme: PublicScheme::Https,
             public_port: None,
             log_format: LogFormat::Text,
+            dns_server: None,
         }
     }
 }
@@ -228,6 +233,18 @@ mod tests {
         assert!(error.to_string().contains("app_domain"), "{error}");
         let error = settings_from(&[("public_scheme", "ftp")]).unwrap_err();
         assert!(error.to_string().contains("public_scheme"), "{error}");
+    }
+
+    #[test]
+    fn dns_server_is_an_address_and_port() {
+        assert_eq!(settings_from(&[]).unwrap().dns_server, None);
+        let settings = settings_from(&[("dns_server", "127.0.0.1:5353")]).unwrap();
+        assert_eq!(
+            settings.dns_server,
+            Some(SocketAddr::from(([127, 0, 0, 1], 5353)))
+        );
+        let error = settings_from(&[("dns_server", "127.0.0.1")]).unwrap_err();
+        assert!(error.to_string().contains("dns_server"), "{error}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod background;
 pub mod config;
+pub mod domain_verification;
 pub mod http;
 pub mod master_key;
 pub mod metrics;
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 pub use config::Settings;
 pub use master_key::{DevMasterKeyError, MasterKey, load_or_create_dev_master_key};
 
+use crate::domain_verification::DomainVerifier;
 use crate::http::AppState;
 use crate::store::{NewNodeCredential, Store, StoreError};
 
@@ -101,7 +103,13 @@ impl ControlPlane {
             .map_err(StartError::Database)?;
 
         let retention = i64::try_from(settings.change_log_retention_seconds).unwrap_or(i64::MAX);
-        let tasks = background::spawn(&store, &clock, retention, &database_url);
+        let domains = DomainVerifier::new(
+            store.clone(),
+            settings.dns_server,
+            settings.app_domain.clone(),
+        );
+        let mut tasks = background::spawn(&store, &clock, retention, &database_url);
+        tasks.push(background::spawn_domain_checks(&domains, &clock));
         tracing::info!(backend = ?store.backend(), "control plane started");
         let state = AppState {
             store,
@@ -110,6 +118,7 @@ impl ControlPlane {
                 .unwrap_or(i64::MAX),
             metrics: metrics::Metrics::new(),
             login_urls: settings.login_urls(),
+            domains,
         };
         Ok(ControlPlane {
             state,
@@ -132,6 +141,12 @@ impl ControlPlane {
     /// The store, for tests and dev tooling.
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    /// Checks now the custom domains whose retry time has come by this control plane's clock,
+    /// as the background loop does; returns how many were checked. For tests and tooling.
+    pub async fn check_due_domains(&self) -> Result<usize, StoreError> {
+        self.state.domains.check_due(self.state.clock.now()).await
     }
 
     /// For dev mode: makes sure region `eu` (host `eu.localhost`) exists and returns a new

@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi as _};
         (name = "users", description = "People who sign in to an API, and their identities"),
         (name = "providers", description = "Identity providers of an API's hosted login page"),
         (name = "clients", description = "Public OAuth clients: native and single-page apps"),
+        (name = "domains", description = "Custom domains and the proof of their ownership"),
         (name = "node-credentials", description = "Credentials of data planes"),
         (name = "data-planes", description = "Data planes seen recently"),
         (name = "operator-tokens", description = "Bearer tokens of the admin API"),

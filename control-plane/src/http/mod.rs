@@ -46,6 +46,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The public scheme and app domain, for identity providers' callback URLs.
     pub login_urls: crate::store::LoginUrls,
+    /// Checks custom domains' DNS.
+    pub domains: crate::domain_verification::DomainVerifier,
 }
 
 /// The whole router: admin API, node API, health, OpenAPI document and its UI.

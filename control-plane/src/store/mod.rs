@@ -7,6 +7,7 @@
 mod apis;
 mod clients;
 mod data_planes;
+mod domains;
 mod feed;
 mod identities;
 mod node_credentials;
@@ -34,6 +35,7 @@ use crate::master_key::MasterKey;
 pub use apis::{Api, ApiChanges, Claims, NewApi};
 pub use clients::{NewPublicClient, PublicClient, PublicClientChanges};
 pub use data_planes::{CONNECTED_WITHIN_SECONDS, DataPlane, NodeReport};
+pub use domains::{CHALLENGE_LABEL, DnsRecord, Domain, DomainCheck, DomainStatus, NewDomain};
 pub use identities::{Identity, NewIdentity};
 pub use node_credentials::{
     CreatedNodeCredential, NewNodeCredential, NodeCredential, NodeIdentity,

@@ -6,6 +6,7 @@
 mod apis;
 mod clients;
 mod data_planes;
+mod domains;
 mod node_credentials;
 mod providers;
 mod regions;
@@ -27,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(users::routes())
         .merge(providers::routes())
         .merge(clients::routes())
+        .merge(domains::routes())
         .merge(node_credentials::routes())
         .merge(data_planes::routes())
 }
