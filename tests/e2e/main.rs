@@ -16,6 +16,7 @@ mod browser;
 mod clients;
 mod config_push;
 mod deploy;
+mod domains;
 mod gateway;
 mod lifecycle;
 mod login;

@@ -35,6 +35,15 @@ pub struct DataPlaneHandle {
 impl Stack {
     /// Starts a control plane on `database`, with a manual clock set to the real time.
     pub async fn start(database: &TestDatabase) -> Self {
+        Self::start_with_dns_server(database, None).await
+    }
+
+    /// Starts a control plane on `database` that looks custom domains up at `dns_server` (the
+    /// system's resolver when `None`), with a manual clock set to the real time.
+    pub async fn start_with_dns_server(
+        database: &TestDatabase,
+        dns_server: Option<SocketAddr>,
+    ) -> Self {
         install_crypto_provider();
         // Both planes' logs, for a person debugging a test: `RUST_LOG=info cargo test ...`.
         if std::env::var_os("RUST_LOG").is_some() {
@@ -51,6 +60,7 @@ impl Stack {
             "signing_key_publish_delay_seconds": 300,
             "app_domain": APP_DOMAIN,
             "public_scheme": "http",
+            "dns_server": dns_server.map(|server| server.to_string()),
         }))
         .expect("control plane settings");
         let control = restapi_control_plane::ControlPlane::start(&settings, clock.clone())
