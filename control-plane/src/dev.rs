@@ -82,7 +82,8 @@ pub async fn run(config: Option<PathBuf>) -> Result<(), String> {
         .extract()
         .map_err(|error| format!("invalid setting: {error}"))?;
     let app_domain = data_settings.app_domain.clone();
-    let data_plane = DataPlane::start(data_settings, Clock::System).map_err(|e| e.to_string())?;
+    let data_plane =
+        DataPlane::start(data_settings.clone(), Clock::System).map_err(|e| e.to_string())?;
 
     let port = data_address.port();
     tracing::info!(
@@ -98,15 +99,17 @@ pub async fn run(config: Option<PathBuf>) -> Result<(), String> {
         control_plane.router(),
         until(stopped.clone()),
     );
-    let data = restapi_data_plane::serve(data_listener, data_plane.router(), until(stopped));
+    // With `data_plane_https_listen` and the certificate files set, HTTPS as in production.
+    let data =
+        restapi_data_plane::serve_all(&data_plane, &data_settings, data_listener, until(stopped));
     tokio::spawn(async move {
         restapi_data_plane::shutdown_signal().await;
         let _ = stop.send(true);
     });
     let (control, data) = tokio::join!(control, data);
     control
-        .and(data)
-        .map_err(|error| format!("server failed: {error}"))?;
+        .map_err(|error| format!("server failed: {error}"))
+        .and(data)?;
     // The control plane's background tasks stop with it.
     drop(control_plane);
     tracing::info!("dev stack stopped");

@@ -22,6 +22,7 @@ pub mod settings;
 pub mod sync;
 #[cfg(test)]
 mod test_support;
+pub mod tls;
 mod user_tokens;
 
 use std::future::Future;
@@ -128,6 +129,25 @@ impl DataPlane {
         })
     }
 
+    /// The TLS configuration of the HTTPS listener: the platform certificate from the files
+    /// the settings name, picked by SNI for the names this data plane serves.
+    pub fn tls_config(
+        &self,
+        settings: &Settings,
+    ) -> Result<Arc<rustls::ServerConfig>, tls::TlsError> {
+        let (Some(chain), Some(key)) = (&settings.tls_certificate_file, &settings.tls_key_file)
+        else {
+            return Err(tls::TlsError::Certificate("(not configured)".to_owned()));
+        };
+        let platform = tls::load_certified_key(chain, key)?;
+        let resolver = tls::CertificateResolver::new(
+            Arc::clone(&self.state.store),
+            &self.state.app_domain,
+            platform,
+        );
+        tls::server_config(resolver)
+    }
+
     /// Every endpoint of the data plane, with request ids and one span per request.
     pub fn router(&self) -> axum::Router {
         http::router(Arc::clone(&self.state))
@@ -156,6 +176,44 @@ pub async fn serve(
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Serves `data_plane` until `shutdown` completes: on `plain` alone, or, when the settings
+/// name an HTTPS listener, over TLS there with `plain` sending browsers to it.
+pub async fn serve_all(
+    data_plane: &DataPlane,
+    settings: &Settings,
+    plain: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let failed = |error: std::io::Error| format!("server failed: {error}");
+    let Some(https_listen) = settings.data_plane_https_listen else {
+        return serve(plain, data_plane.router(), shutdown)
+            .await
+            .map_err(failed);
+    };
+    let config = data_plane
+        .tls_config(settings)
+        .map_err(|error| error.to_string())?;
+    let secure = TcpListener::bind(https_listen)
+        .await
+        .map_err(|error| format!("cannot listen on {https_listen}: {error}"))?;
+    tracing::info!(address = %https_listen, "data plane listening for HTTPS");
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let redirect = tls::redirect_to_https(https_listen.port());
+    let (plain, secure) = tokio::join!(
+        serve(plain, redirect, until(stopped.clone())),
+        tls::serve_tls(secure, config, data_plane.router(), until(stopped)),
+    );
+    plain.and(secure).map_err(failed)
 }
 
 /// Completes on Ctrl-C or SIGTERM, so requests in flight can finish.

@@ -82,21 +82,25 @@ async fn run(config: Option<PathBuf>) -> Result<(), String> {
 
     let listen = settings.data_plane_listen;
     let data_plane =
-        DataPlane::start(settings, Clock::System).map_err(|error| error.to_string())?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
+        DataPlane::start(settings.clone(), Clock::System).map_err(|error| error.to_string())?;
+    let listener = bind(listen).await?;
     tracing::info!(address = %listen, "data plane listening");
 
-    restapi_data_plane::serve(
+    restapi_data_plane::serve_all(
+        &data_plane,
+        &settings,
         listener,
-        data_plane.router(),
         restapi_data_plane::shutdown_signal(),
     )
-    .await
-    .map_err(|error| format!("server failed: {error}"))?;
+    .await?;
     tracing::info!("data plane stopped");
     Ok(())
+}
+
+async fn bind(address: std::net::SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| format!("cannot listen on {address}: {error}"))
 }
 
 fn fail(message: &str) -> ExitCode {

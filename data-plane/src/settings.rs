@@ -4,6 +4,7 @@
 //! and its node credential. Everything else has a default.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use restapi_shared::secret::SecretString;
 use restapi_shared::telemetry::LogFormat;
@@ -17,6 +18,9 @@ pub const KEYS: &[&str] = &[
     "node_token",
     "app_domain",
     "public_scheme",
+    "data_plane_https_listen",
+    "tls_certificate_file",
+    "tls_key_file",
     "log_format",
 ];
 
@@ -43,6 +47,14 @@ pub struct Settings {
     pub app_domain: String,
     /// Scheme clients use to reach this data plane, part of every issuer URL.
     pub public_scheme: PublicScheme,
+    /// Address of the HTTPS listener, if the data plane terminates TLS itself; the plain
+    /// listener then sends browsers there.
+    pub data_plane_https_listen: Option<SocketAddr>,
+    /// PEM certificate chain (leaf first) of the platform's names: the regional host and the
+    /// app hosts, typically `*.<app_domain>` and the regional host in one certificate.
+    pub tls_certificate_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    pub tls_key_file: Option<PathBuf>,
     /// How log lines are written.
     pub log_format: LogFormat,
 }
@@ -56,6 +68,9 @@ impl Default for Settings {
             node_token: None,
             app_domain: "restapi.cloud".to_owned(),
             public_scheme: PublicScheme::Https,
+            data_plane_https_listen: None,
+            tls_certificate_file: None,
+            tls_key_file: None,
             log_format: LogFormat::Text,
         }
     }
@@ -135,6 +150,13 @@ impl Settings {
             return Err(SettingsError::Invalid {
                 field: "app_domain",
                 reason: "must be a lowercase domain name such as 'restapi.cloud'",
+            });
+        }
+        let tls_files = self.tls_certificate_file.is_some() && self.tls_key_file.is_some();
+        if self.data_plane_https_listen.is_some() && !tls_files {
+            return Err(SettingsError::Invalid {
+                field: "data_plane_https_listen",
+                reason: "needs tls_certificate_file and tls_key_file",
             });
         }
         Ok(())
