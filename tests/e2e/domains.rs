@@ -113,6 +113,22 @@ async fn domains_are_verified_over_dns_and_pushed_to_their_region() {
         let again = verify(&stack, "shop", "login.example.com").await;
         assert_eq!(again, active);
 
+        // The login page is served there too: providers name its callback URL.
+        let provider = stack
+            .create(
+                "/v1/apis/shop/providers",
+                json!({ "kind": "google", "clientId": "g", "clientSecret": "g-secret" }),
+            )
+            .await;
+        let id = provider["id"].as_str().unwrap();
+        let callback = format!("http://login.example.com/login/callback/{id}");
+        assert!(
+            provider["redirectUris"]
+                .as_array()
+                .is_some_and(|uris| uris.contains(&json!(callback))),
+            "{provider}"
+        );
+
         // One API per domain across the platform, in any spelling.
         for (api, name) in [
             ("other", "login.example.com"),

@@ -15,6 +15,7 @@ use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::apis::{ApiRow, api_by_name};
+use super::domains::domain_configs;
 use super::rows::{flag, roles_from_json, roles_to_json};
 use super::web::{nullable, parse_http_url};
 use super::{Store, StoreError};
@@ -41,9 +42,6 @@ const FACEBOOK_USERINFO: &str = "https://graph.facebook.com/v21.0/me";
 
 /// The public scheme, app domain and port of the data planes, from which the callback URLs of
 /// identity providers are made.
-///
-/// TODO(#6): a verified custom domain of the API serves the login page too and needs its own
-/// callback URL here.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoginUrls {
     /// `https`, or `http` on loopback.
@@ -55,18 +53,31 @@ pub struct LoginUrls {
 }
 
 impl LoginUrls {
-    /// The callback URLs of provider `id` of API `api` in a region served at `region_host`:
-    /// one per host the login page is served on, exactly the paths the data plane answers.
-    pub fn redirect_uris(&self, api: &str, region_host: &str, id: &str) -> Vec<String> {
+    /// The callback URLs of provider `id` of API `api` in a region served at `region_host`,
+    /// with the API's verified custom `domains`: one per host the login page is served on,
+    /// exactly the paths the data plane answers.
+    pub fn redirect_uris(
+        &self,
+        api: &str,
+        region_host: &str,
+        domains: &[String],
+        id: &str,
+    ) -> Vec<String> {
         let scheme = &self.scheme;
         let port = self.port.map(|port| format!(":{port}")).unwrap_or_default();
-        vec![
+        let mut uris = vec![
             format!(
                 "{scheme}://{api}.{}{port}/login/callback/{id}",
                 self.app_domain
             ),
             format!("{scheme}://{region_host}{port}/{api}/login/callback/{id}"),
-        ]
+        ];
+        uris.extend(
+            domains
+                .iter()
+                .map(|domain| format!("{scheme}://{domain}{port}/login/callback/{id}")),
+        );
+        uris
     }
 }
 
@@ -315,9 +326,9 @@ impl Store {
             updated_at: now,
         };
         insert_provider(&mut write.transaction, &api.id, &row).await?;
-        let region_host = region_host(&mut write.transaction, &api).await?;
+        let hosts = login_hosts(&mut write.transaction, &api).await?;
         write.commit_api_change(self, &api).await?;
-        Ok(row.into_provider(&api.name, &region_host, urls))
+        Ok(row.into_provider(&api.name, &hosts, urls))
     }
 
     /// The identity providers of the API named `api_name`, in the order they were added (the
@@ -329,11 +340,11 @@ impl Store {
     ) -> Result<Vec<Provider>, StoreError> {
         let mut connection = self.pool().acquire().await?;
         let api = api_by_name(&mut connection, api_name).await?;
-        let region_host = region_host(&mut connection, &api).await?;
+        let hosts = login_hosts(&mut connection, &api).await?;
         let rows = provider_rows(&mut connection, &api.id).await?;
         Ok(rows
             .into_iter()
-            .map(|row| row.into_provider(&api.name, &region_host, urls))
+            .map(|row| row.into_provider(&api.name, &hosts, urls))
             .collect())
     }
 
@@ -347,8 +358,8 @@ impl Store {
         let mut connection = self.pool().acquire().await?;
         let api = api_by_name(&mut connection, api_name).await?;
         let row = provider_row(&mut connection, &api, id).await?;
-        let region_host = region_host(&mut connection, &api).await?;
-        Ok(row.into_provider(&api.name, &region_host, urls))
+        let hosts = login_hosts(&mut connection, &api).await?;
+        Ok(row.into_provider(&api.name, &hosts, urls))
     }
 
     /// Changes an identity provider; its kind stays.
@@ -386,9 +397,9 @@ impl Store {
         row.updated_at = now;
 
         update_provider_row(&mut write.transaction, &row).await?;
-        let region_host = region_host(&mut write.transaction, &api).await?;
+        let hosts = login_hosts(&mut write.transaction, &api).await?;
         write.commit_api_change(self, &api).await?;
-        Ok(row.into_provider(&api.name, &region_host, urls))
+        Ok(row.into_provider(&api.name, &hosts, urls))
     }
 
     /// Removes an identity provider. Identities users linked through it stay linked.
@@ -428,10 +439,10 @@ pub(super) async fn provider_configs(
 }
 
 impl ProviderRow {
-    fn into_provider(self, api: &str, region_host: &str, urls: &LoginUrls) -> Provider {
+    fn into_provider(self, api: &str, hosts: &LoginHosts, urls: &LoginUrls) -> Provider {
         let settings = self.settings;
         Provider {
-            redirect_uris: urls.redirect_uris(api, region_host, &self.id),
+            redirect_uris: urls.redirect_uris(api, &hosts.region_host, &hosts.domains, &self.id),
             id: self.id,
             kind: settings.kind,
             display_name: settings.display_name,
@@ -786,11 +797,30 @@ fn not_found(api: &ApiRow, id: &str) -> StoreError {
     ))
 }
 
-async fn region_host(connection: &mut AnyConnection, api: &ApiRow) -> Result<String, StoreError> {
-    Ok(sqlx::query_scalar("SELECT host FROM regions WHERE id = $1")
+/// The hosts the login page of `api` is served on, besides its app host.
+struct LoginHosts {
+    region_host: String,
+    /// The API's verified custom domains.
+    domains: Vec<String>,
+}
+
+async fn login_hosts(
+    connection: &mut AnyConnection,
+    api: &ApiRow,
+) -> Result<LoginHosts, StoreError> {
+    let region_host = sqlx::query_scalar("SELECT host FROM regions WHERE id = $1")
         .bind(&api.region_id)
-        .fetch_one(connection)
-        .await?)
+        .fetch_one(&mut *connection)
+        .await?;
+    let domains = domain_configs(connection, &api.id)
+        .await?
+        .into_iter()
+        .map(|domain| domain.name)
+        .collect();
+    Ok(LoginHosts {
+        region_host,
+        domains,
+    })
 }
 
 async fn provider_row(
