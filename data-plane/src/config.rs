@@ -15,12 +15,13 @@ use axum::body::Bytes;
 use restapi_shared::aead::SealingKey;
 use restapi_shared::clock::UnixTime;
 use restapi_shared::push::{
-    ApiConfig, Change, ChangeBatch, ClientConfig, ProviderConfig, RegionConfig, RegionSnapshot,
-    Revision, ServiceAccountConfig, SigningKeyConfig, WebConfig,
+    ApiConfig, Change, ChangeBatch, ClientConfig, DomainConfig, ProviderConfig, RegionConfig,
+    RegionSnapshot, Revision, ServiceAccountConfig, SigningKeyConfig, WebConfig,
 };
 use restapi_shared::token::{
     ACCESS_TOKEN_TTL, CLOCK_SKEW, Jwk, Jwks, REGISTERED_CLAIMS, Signer, VerifyingKey,
 };
+use rustls::sign::CertifiedKey;
 
 use crate::access::GatewayState;
 
@@ -105,6 +106,24 @@ impl RegionState {
         self.apis_by_name.get(self.names_by_domain.get(domain)?)
     }
 
+    /// The certificate of custom domain `domain` (lowercase), once it has one.
+    pub fn certificate_for(&self, domain: &str) -> Option<Arc<CertifiedKey>> {
+        self.served_domain(domain)?.certificate.clone()
+    }
+
+    /// The key authorisation answering the ACME HTTP-01 challenge `token` on `domain`.
+    pub fn acme_challenge(&self, domain: &str, token: &str) -> Option<&str> {
+        self.served_domain(domain)?
+            .challenges
+            .get(token)
+            .map(String::as_str)
+    }
+
+    fn served_domain(&self, domain: &str) -> Option<&ServedDomain> {
+        let api = self.api_by_domain(domain)?;
+        api.domains.iter().find(|served| served.name == domain)
+    }
+
     /// Whether `domain` (lowercase) is a custom domain of one of the region's APIs.
     pub fn is_custom_domain(&self, domain: &str) -> bool {
         self.names_by_domain.contains_key(domain)
@@ -137,7 +156,7 @@ impl RegionState {
             .insert(prepared.id.clone(), prepared.name.clone());
         for domain in &prepared.domains {
             self.names_by_domain
-                .insert(domain.clone(), prepared.name.clone());
+                .insert(domain.name.clone(), prepared.name.clone());
         }
         self.apis_by_name
             .insert(prepared.name.clone(), Arc::new(prepared));
@@ -148,8 +167,44 @@ impl RegionState {
             && let Some(api) = self.apis_by_name.remove(&name)
         {
             for domain in &api.domains {
-                self.names_by_domain.remove(domain);
+                self.names_by_domain.remove(&domain.name);
             }
+        }
+    }
+}
+
+/// A custom domain as served: its certificate, parsed once, and its pending ACME challenges.
+#[derive(Debug)]
+pub struct ServedDomain {
+    /// The name, lowercase.
+    pub name: String,
+    /// The certificate for SNI; `None` until one is issued, or when it cannot be used.
+    pub certificate: Option<Arc<CertifiedKey>>,
+    /// Key authorisations by challenge token.
+    challenges: HashMap<String, String>,
+}
+
+impl ServedDomain {
+    fn prepare(api_name: &str, domain: DomainConfig) -> Self {
+        let name = domain.name.to_ascii_lowercase();
+        let certificate = domain.certificate.and_then(|certificate| {
+            let key = certificate.key_pem.expose();
+            crate::tls::certified_key_from_pem(&certificate.chain_pem, key)
+                .inspect_err(|error| {
+                    tracing::error!(api = api_name, domain = %name, %error,
+                        "certificate of a custom domain unusable; the domain gets none");
+                })
+                .ok()
+        });
+        let challenges = domain
+            .challenges
+            .into_iter()
+            .map(|challenge| (challenge.token, challenge.key_authorization))
+            .collect();
+        Self {
+            name,
+            certificate,
+            challenges,
         }
     }
 }
@@ -222,8 +277,8 @@ pub struct ApiState {
     pub clients: Vec<ClientConfig>,
     /// Refresh families revoked lately, whose access tokens are refused.
     pub revoked_sessions: Arc<RevokedSessions>,
-    /// The API's verified custom domains, lowercase.
-    pub domains: Vec<String>,
+    /// The API's verified custom domains.
+    pub domains: Vec<ServedDomain>,
     accounts_by_client_id: HashMap<String, ServiceAccountConfig>,
 }
 
@@ -244,6 +299,11 @@ impl ApiState {
             .into_iter()
             .map(|account| (account.client_id.clone(), account))
             .collect();
+        let domains = api
+            .domains
+            .into_iter()
+            .map(|domain| ServedDomain::prepare(&api.name, domain))
+            .collect();
         Some(Self {
             keys: KeyRing::prepare(&api.name, &api.signing_keys),
             gateway: GatewayState::prepare(&api.name, &api.web),
@@ -256,11 +316,7 @@ impl ApiState {
             login_key,
             clients: api.clients,
             revoked_sessions: Arc::new(RevokedSessions::of(api.revoked_sessions)),
-            domains: api
-                .domains
-                .into_iter()
-                .map(|domain| domain.name.to_ascii_lowercase())
-                .collect(),
+            domains,
             accounts_by_client_id,
         })
     }

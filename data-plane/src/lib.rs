@@ -208,7 +208,7 @@ pub async fn serve_all(
         shutdown.await;
         let _ = stop.send(true);
     });
-    let redirect = tls::redirect_to_https(https_listen.port());
+    let redirect = tls::redirect_to_https(Arc::clone(&data_plane.state.store), https_listen.port());
     let (plain, secure) = tokio::join!(
         serve(plain, redirect, until(stopped.clone())),
         tls::serve_tls(secure, config, data_plane.router(), until(stopped)),

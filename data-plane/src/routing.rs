@@ -270,6 +270,7 @@ mod tests {
         let mut shop = api("api_1", "shop", vec![]);
         shop.domains = vec![restapi_shared::push::DomainConfig {
             name: "login.example.com".into(),
+            ..Default::default()
         }];
         let snapshot = RegionSnapshot {
             revision: 1,

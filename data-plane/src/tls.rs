@@ -2,8 +2,9 @@
 //! certificate picked by the name the client asks for (SNI) from memory.
 //!
 //! The platform's own names (the regional host, and every API's app host under the app
-//! domain) share one certificate read from files at start, typically a wildcard. A name the
-//! data plane does not serve gets no certificate, so the handshake fails before any request.
+//! domain) share one certificate read from files at start, typically a wildcard; a custom
+//! domain has its own, pushed with the domain. A name the data plane does not serve, or one
+//! whose certificate is not issued yet, gets none, so the handshake fails before any request.
 
 use std::future::Future;
 use std::path::Path;
@@ -43,13 +44,26 @@ pub enum TlsError {
 
 /// The platform certificate: its chain (leaf first) and key, from PEM files.
 pub fn load_certified_key(chain: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
-    let certificates = CertificateDer::pem_file_iter(chain)
-        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+    let chain_pem = std::fs::read_to_string(chain)
+        .map_err(|_| TlsError::Certificate(chain.display().to_string()))?;
+    let key_pem =
+        std::fs::read_to_string(key).map_err(|_| TlsError::Key(key.display().to_string()))?;
+    certified_key_from_pem(&chain_pem, &key_pem).map_err(|error| match error {
+        TlsError::Certificate(_) => TlsError::Certificate(chain.display().to_string()),
+        TlsError::Key(_) => TlsError::Key(key.display().to_string()),
+        TlsError::Unusable(error) => TlsError::Unusable(error),
+    })
+}
+
+/// A certificate chain (leaf first) and its key, from PEM text.
+pub fn certified_key_from_pem(chain: &str, key: &str) -> Result<Arc<CertifiedKey>, TlsError> {
+    let certificates = CertificateDer::pem_slice_iter(chain.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
         .ok()
         .filter(|certificates| !certificates.is_empty())
-        .ok_or_else(|| TlsError::Certificate(chain.display().to_string()))?;
-    let key =
-        PrivateKeyDer::from_pem_file(key).map_err(|_| TlsError::Key(key.display().to_string()))?;
+        .ok_or_else(|| TlsError::Certificate("the PEM chain".to_owned()))?;
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
+        .map_err(|_| TlsError::Key("the PEM key".to_owned()))?;
     let certified = CertifiedKey::from_der(certificates, key, &default_provider())
         .map_err(TlsError::Unusable)?;
     Ok(Arc::new(certified))
@@ -93,10 +107,11 @@ impl ResolvesServerCert for CertificateResolver {
         if self.is_platform_name(name) {
             return Some(Arc::clone(&self.platform));
         }
-        // TODO(#6): custom domains' certificates, once the control plane obtains them by
-        // ACME and pushes them with the domain.
-        tracing::debug!(name, "TLS handshake for a name without a certificate");
-        None
+        let certificate = self.store.current()?.certificate_for(name);
+        if certificate.is_none() {
+            tracing::debug!(name, "TLS handshake for a name without a certificate");
+        }
+        certificate
     }
 }
 
@@ -111,10 +126,10 @@ pub fn server_config(resolver: CertificateResolver) -> Result<Arc<ServerConfig>,
     Ok(Arc::new(config))
 }
 
-/// The plain listener's answer once the data plane serves HTTPS: a permanent redirect of
-/// every request to the same host and path over HTTPS on `https_port` (308, so a POST stays a
-/// POST).
-pub fn redirect_to_https(https_port: u16) -> Router {
+/// The plain listener's answer once the data plane serves HTTPS: the ACME HTTP-01
+/// challenges of custom domains, and a permanent redirect of everything else to the same host
+/// and path over HTTPS on `https_port` (308, so a POST stays a POST).
+pub fn redirect_to_https(store: Arc<ConfigStore>, https_port: u16) -> Router {
     Router::new().fallback(move |request: axum::extract::Request| async move {
         let host = request
             .headers()
@@ -122,12 +137,13 @@ pub fn redirect_to_https(https_port: u16) -> Router {
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
         let hostname = host.rsplit_once(':').map_or(host, |(name, _)| name);
+        if let Some(answer) = acme_challenge_answer(&store, hostname, request.uri().path()) {
+            return answer;
+        }
         let path = request
             .uri()
             .path_and_query()
             .map_or("/", |path| path.as_str());
-        // TODO(#6): answer ACME HTTP-01 challenges under /.well-known/acme-challenge/ here,
-        // once the control plane obtains custom domains' certificates.
         let port = if https_port == 443 {
             String::new()
         } else {
@@ -143,6 +159,25 @@ pub fn redirect_to_https(https_port: u16) -> Router {
             _ => axum::http::StatusCode::BAD_REQUEST.into_response(),
         }
     })
+}
+
+/// The answer to an ACME HTTP-01 challenge (RFC 8555 §8.3) for `path` on custom domain
+/// `hostname`, when one is pending; `None` for every other request.
+pub fn acme_challenge_answer(
+    store: &ConfigStore,
+    hostname: &str,
+    path: &str,
+) -> Option<axum::response::Response> {
+    let token = path.strip_prefix("/.well-known/acme-challenge/")?;
+    let region = store.current()?;
+    let key_authorization = region.acme_challenge(&hostname.to_ascii_lowercase(), token)?;
+    Some(
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            key_authorization.to_owned(),
+        )
+            .into_response(),
+    )
 }
 
 /// Serves `router` over TLS on `listener` until `shutdown` completes, then waits for the
@@ -210,22 +245,32 @@ mod tests {
     use crate::Settings;
     use crate::test_support::{APP_DOMAIN, Fixture, REGIONAL, settings};
 
-    /// A private CA (as PEM) and, in `dir`, a certificate it issued for the platform's names.
-    fn platform_certificate(dir: &Path) -> (String, Settings) {
+    /// A private CA.
+    fn certificate_authority() -> CertifiedIssuer<'static, KeyPair> {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        let names = vec![format!("*.{APP_DOMAIN}"), REGIONAL.to_owned()];
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap()
+    }
+
+    /// A certificate `ca` issued for `names`, and its key, as PEM.
+    fn issue(ca: &CertifiedIssuer<'static, KeyPair>, names: Vec<String>) -> (String, String) {
         let key = KeyPair::generate().unwrap();
         let leaf = CertificateParams::new(names)
             .unwrap()
-            .signed_by(&key, &ca)
+            .signed_by(&key, ca)
             .unwrap();
+        (leaf.pem(), key.serialize_pem())
+    }
+
+    /// A private CA (as PEM) and, in `dir`, a certificate it issued for the platform's names.
+    fn platform_certificate(dir: &Path) -> (String, Settings) {
+        let ca = certificate_authority();
+        let (chain_pem, key_pem) = issue(&ca, vec![format!("*.{APP_DOMAIN}"), REGIONAL.into()]);
         let chain = dir.join("chain.pem");
         let key_file = dir.join("key.pem");
-        std::fs::write(&chain, leaf.pem()).unwrap();
-        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        std::fs::write(&chain, chain_pem).unwrap();
+        std::fs::write(&key_file, key_pem).unwrap();
         let mut settings = settings(None);
         settings.tls_certificate_file = Some(chain);
         settings.tls_key_file = Some(key_file);
@@ -273,8 +318,82 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn custom_domains_get_their_own_certificate_once_pushed_and_answer_acme_challenges() {
+        let _ = default_provider().install_default();
+        let dir = std::env::temp_dir().join(restapi_shared::ids::new_id("tls-test"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (_, settings) = platform_certificate(&dir);
+        let ca = certificate_authority();
+        let (chain_pem, key_pem) = issue(&ca, vec!["login.example.com".into()]);
+        let mut snapshot = crate::test_support::snapshot();
+        snapshot.apis[0].domains = vec![
+            restapi_shared::push::DomainConfig {
+                name: "login.example.com".into(),
+                challenges: vec![restapi_shared::push::AcmeChallenge {
+                    token: "tok-1".into(),
+                    key_authorization: "tok-1.thumbprint".into(),
+                }],
+                certificate: Some(restapi_shared::push::CertificateConfig {
+                    chain_pem,
+                    key_pem: restapi_shared::secret::SecretString::new(key_pem),
+                    expires_at: i64::MAX,
+                }),
+            },
+            restapi_shared::push::DomainConfig {
+                name: "pending.example.com".into(),
+                ..Default::default()
+            },
+        ];
+        let fixture = Fixture::with(crate::test_support::settings(None), snapshot);
+        let config = fixture.data_plane.tls_config(&settings).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(serve_tls(
+            listener,
+            config,
+            fixture.router.clone(),
+            std::future::pending(),
+        ));
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+            .resolve("login.example.com", address)
+            .resolve("pending.example.com", address)
+            .build()
+            .unwrap();
+        let port = address.port();
+        let answer = client
+            .get(format!(
+                "https://login.example.com:{port}/api/.well-known/jwks.json"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        // Verified but without a certificate yet: no handshake.
+        let pending = format!("https://pending.example.com:{port}/api/.well-known/jwks.json");
+        assert!(client.get(&pending).send().await.is_err());
+
+        // The challenge is answered on the plain listener, whether it redirects or serves.
+        let store = Arc::clone(&fixture.data_plane.state.store);
+        for router in [redirect_to_https(store, 8443), fixture.router.clone()] {
+            let request = axum::http::Request::get("/.well-known/acme-challenge/tok-1")
+                .header("host", "login.example.com")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let answer = router.oneshot(request).await.unwrap();
+            assert_eq!(answer.status(), axum::http::StatusCode::OK);
+            let body = axum::body::to_bytes(answer.into_body(), 1024)
+                .await
+                .unwrap();
+            assert_eq!(&body[..], b"tok-1.thumbprint");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
     async fn the_plain_listener_sends_browsers_to_https_keeping_host_path_and_method() {
-        let router = redirect_to_https(8443);
+        let store = Arc::clone(&Fixture::new().data_plane.state.store);
+        let router = redirect_to_https(Arc::clone(&store), 8443);
         let request = axum::http::Request::post("/api/_token?x=1")
             .header("host", "shop.restapi.localhost:8080")
             .body(axum::body::Body::empty())
@@ -285,7 +404,7 @@ mod tests {
             answer.headers()["location"],
             "https://shop.restapi.localhost:8443/api/_token?x=1"
         );
-        let answer = redirect_to_https(443)
+        let answer = redirect_to_https(store, 443)
             .oneshot(
                 axum::http::Request::get("/")
                     .header("host", "eu.restapi.com")

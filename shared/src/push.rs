@@ -123,12 +123,42 @@ pub struct ApiConfig {
 }
 
 /// A custom domain of an API, as a data plane serves it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DomainConfig {
     /// Lowercase ASCII host name (an internationalised name in its `xn--` form), such as
     /// `login.example.com`.
     pub name: String,
+    /// Pending ACME HTTP-01 challenges, answered at `/.well-known/acme-challenge/<token>` on
+    /// the domain (RFC 8555 §8.3).
+    #[serde(default)]
+    pub challenges: Vec<AcmeChallenge>,
+    /// The certificate served for the name by SNI; absent until one is issued.
+    #[serde(default)]
+    pub certificate: Option<CertificateConfig>,
+}
+
+/// One pending ACME HTTP-01 challenge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AcmeChallenge {
+    /// The token in the challenge URL.
+    pub token: String,
+    /// The body to answer: the key authorisation (token and account key thumbprint).
+    pub key_authorization: String,
+}
+
+/// A certificate and its private key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateConfig {
+    /// The certificate chain, leaf first, as PEM.
+    pub chain_pem: String,
+    /// The private key, as PEM.
+    #[schema(value_type = String)]
+    pub key_pem: SecretString,
+    /// When the leaf certificate expires.
+    pub expires_at: UnixTime,
 }
 
 /// A public OAuth client of an API: no secret, so PKCE binds each authorization code to the

@@ -308,6 +308,7 @@ async fn pushed_domains(stack: &Stack, api: &str) -> Vec<DomainConfig> {
 fn domain_config(name: &str) -> DomainConfig {
     DomainConfig {
         name: name.to_owned(),
+        ..DomainConfig::default()
     }
 }
 

@@ -400,7 +400,10 @@ pub(super) async fn domain_configs(
     .await?;
     Ok(names
         .into_iter()
-        .map(|name| DomainConfig { name })
+        .map(|name| DomainConfig {
+            name,
+            ..DomainConfig::default()
+        })
         .collect())
 }
 

@@ -236,6 +236,7 @@ mod tests {
         let mut snapshot = snapshot();
         snapshot.apis[0].domains = vec![restapi_shared::push::DomainConfig {
             name: "login.example.com".into(),
+            ..Default::default()
         }];
         let fixture = Fixture::with(settings(None), snapshot);
         let answer = fixture
