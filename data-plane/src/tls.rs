@@ -136,10 +136,10 @@ pub fn redirect_to_https(store: Arc<ConfigStore>, https_port: u16) -> Router {
             .get(axum::http::header::HOST)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
-        let hostname = host.rsplit_once(':').map_or(host, |(name, _)| name);
-        if let Some(answer) = acme_challenge_answer(&store, hostname, request.uri().path()) {
+        if let Some(answer) = acme_challenge_answer(&store, host, request.uri().path()) {
             return answer;
         }
+        let hostname = host.rsplit_once(':').map_or(host, |(name, _)| name);
         let path = request
             .uri()
             .path_and_query()
@@ -162,13 +162,14 @@ pub fn redirect_to_https(store: Arc<ConfigStore>, https_port: u16) -> Router {
 }
 
 /// The answer to an ACME HTTP-01 challenge (RFC 8555 §8.3) for `path` on custom domain
-/// `hostname`, when one is pending; `None` for every other request.
+/// `host` (as sent, port allowed), when one is pending; `None` for every other request.
 pub fn acme_challenge_answer(
     store: &ConfigStore,
-    hostname: &str,
+    host: &str,
     path: &str,
 ) -> Option<axum::response::Response> {
     let token = path.strip_prefix("/.well-known/acme-challenge/")?;
+    let hostname = host.rsplit_once(':').map_or(host, |(name, _)| name);
     let region = store.current()?;
     let key_authorization = region.acme_challenge(&hostname.to_ascii_lowercase(), token)?;
     Some(

@@ -101,8 +101,7 @@ async fn api_request(State(state): State<Arc<AppState>>, request: Request) -> Re
     let host = request_host(&parts);
     let path = parts.uri.path();
     // A custom domain's certificate is ordered through this listener before it has one.
-    let hostname = host.rsplit_once(':').map_or(host, |(name, _)| name);
-    if let Some(answer) = crate::tls::acme_challenge_answer(&state.store, hostname, path) {
+    if let Some(answer) = crate::tls::acme_challenge_answer(&state.store, host, path) {
         return answer;
     }
     let region = state.store.current();
