@@ -83,13 +83,7 @@ pub(crate) fn discovery(call: EndpointCall<'_>) -> Response {
     let endpoint = |path: &str| format!("{}/{path}", call.issuer);
     // The login page sits beside `/api` on an app host, under the API's base elsewhere.
     let authorization_endpoint = match call.target.host_kind {
-        HostKind::App => {
-            let origin = call
-                .issuer
-                .strip_suffix(call.target.base)
-                .unwrap_or(&call.issuer);
-            format!("{origin}/{LOGIN_SEGMENT}")
-        }
+        HostKind::App => format!("{}/{LOGIN_SEGMENT}", call.own_origin()),
         HostKind::Regional => endpoint(LOGIN_SEGMENT),
     };
     let document = DiscoveryDocument {

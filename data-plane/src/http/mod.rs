@@ -38,6 +38,7 @@ use tracing::{Level, Span};
 
 use crate::bearer::BearerVerifier;
 use crate::config::{ApiState, ConfigStore, RegionState};
+use crate::cookies::CookieScope;
 use crate::metrics::{self, Metrics};
 use crate::node_client::NodeClient;
 use crate::routing::{self, Area, Endpoint};
@@ -236,6 +237,31 @@ pub(crate) struct EndpointCall<'a> {
     parts: &'a Parts,
     /// Where the request landed: host kind, base, area and the rest of the path.
     target: &'a routing::ApiTarget<'a>,
+}
+
+impl EndpointCall<'_> {
+    /// `<scheme>://<host as sent>`: the issuer without the API's base.
+    pub(crate) fn own_origin(&self) -> &str {
+        self.issuer
+            .strip_suffix(self.target.base)
+            .unwrap_or(&self.issuer)
+    }
+
+    /// Where the API's cookies live on this host, and their names.
+    pub(crate) fn cookie_scope(&self) -> CookieScope {
+        let secure = self.state.public_scheme == PublicScheme::Https;
+        CookieScope::new(self.target.host_kind, self.target.base, secure)
+    }
+
+    /// Whether a request the browser's cookies authenticate may act (CSRF): a safe method,
+    /// or one sent from the API's own origin or one of its CORS origins.
+    pub(crate) fn cookie_may_act(&self) -> bool {
+        csrf::check(
+            self.parts,
+            self.own_origin(),
+            &self.api.gateway.cors_origins,
+        )
+    }
 }
 
 /// `GET /healthz`: the process is alive.

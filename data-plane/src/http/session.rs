@@ -24,12 +24,10 @@ use restapi_shared::refresh::{self, RefreshClaims};
 use restapi_shared::token::ACCESS_TOKEN_TTL;
 use serde::Deserialize;
 
-use super::{EndpointCall, csrf, error};
+use super::{EndpointCall, error};
 use crate::config::ApiState;
 use crate::cookies::{self, CookieScope};
 use crate::grants::{GrantError, IssueContext};
-use crate::routing::HostKind;
-use crate::settings::PublicScheme;
 use crate::user_tokens::{self, SESSION_CLIENT_ID, UserTokens};
 
 /// A `Set-Cookie` header of the session.
@@ -143,8 +141,8 @@ impl UserTokens {
     security(("refresh_cookie" = [])),
 )]
 pub(crate) async fn refresh(call: EndpointCall<'_>, _body: Body) -> Response {
-    let scope = scope_of(&call);
-    if !same_origin(&call) {
+    let scope = call.cookie_scope();
+    if !call.cookie_may_act() {
         return forbidden();
     }
     let Some(cookie) = cookies::read(&call.parts.headers, scope.refresh_name) else {
@@ -222,8 +220,8 @@ pub(crate) async fn refresh(call: EndpointCall<'_>, _body: Body) -> Response {
     security(("access_cookie" = []), ("refresh_cookie" = [])),
 )]
 pub(crate) async fn logout(call: EndpointCall<'_>, _body: Body) -> Response {
-    let scope = scope_of(&call);
-    if !same_origin(&call) {
+    let scope = call.cookie_scope();
+    if !call.cookie_may_act() {
         return forbidden();
     }
     let family = cookies::read(&call.parts.headers, scope.access_name)
@@ -268,22 +266,6 @@ fn session_family(api: &ApiState, token: &str, now: UnixTime) -> Option<String> 
     let keys = &api.keys.at(now).verifying_keys;
     let claims = restapi_shared::token::verify(token, keys, &api.name, unverified.iat).ok()?;
     claims.extra.get("sid")?.as_str().map(str::to_owned)
-}
-
-fn scope_of(call: &EndpointCall<'_>) -> CookieScope {
-    let secure = call.state.public_scheme == PublicScheme::Https;
-    let host_kind: HostKind = call.target.host_kind;
-    CookieScope::new(host_kind, call.target.base, secure)
-}
-
-/// The CSRF check of cookie-authenticated writes: the API's own origin or a CORS origin.
-fn same_origin(call: &EndpointCall<'_>) -> bool {
-    let own_origin = format!(
-        "{}://{}",
-        call.state.public_scheme.as_str(),
-        super::request_host(call.parts)
-    );
-    csrf::check(call.parts, &own_origin, &call.api.web.cors_origins)
 }
 
 fn clear_session_cookies(response: &mut Response, scope: &CookieScope) {

@@ -8,9 +8,8 @@ use restapi_shared::error::ErrorBody;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{EndpointCall, csrf, error};
-use crate::cookies::{self, CookieScope};
-use crate::settings::PublicScheme;
+use super::{EndpointCall, error};
+use crate::cookies;
 
 /// The caller's identity.
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,14 +42,8 @@ pub(crate) struct UserInfo {
 )]
 pub(crate) fn userinfo(call: EndpointCall<'_>) -> Response {
     let token = bearer_token(&call.parts.headers).or_else(|| {
-        let secure = call.state.public_scheme == PublicScheme::Https;
-        let scope = CookieScope::new(call.target.host_kind, call.target.base, secure);
-        let own_origin = call
-            .issuer
-            .strip_suffix(call.target.base)
-            .unwrap_or(&call.issuer);
-        let cookie = cookies::read(&call.parts.headers, scope.access_name)?;
-        csrf::check(call.parts, own_origin, &call.api.gateway.cors_origins).then_some(cookie)
+        let cookie = cookies::read(&call.parts.headers, call.cookie_scope().access_name)?;
+        call.cookie_may_act().then_some(cookie)
     });
     let Some(token) = token else {
         // RFC 6750 §3.1: a request without credentials gets a challenge without an error code.

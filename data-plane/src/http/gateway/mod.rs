@@ -49,11 +49,10 @@ use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{EndpointCall, csrf, error};
+use super::{EndpointCall, error};
 use crate::access::{self, Decision};
 use crate::cookies::CookieScope;
 use crate::metrics::ForwardOutcome;
-use crate::settings::PublicScheme;
 use identity::Authentication;
 pub(crate) use proxy::{DEFAULT_TIMEOUT, UpstreamClient};
 
@@ -83,7 +82,7 @@ pub(super) async fn forward_api(call: EndpointCall<'_>, body: Body) -> Response 
         });
     };
 
-    let scope = cookie_scope(&call);
+    let scope = call.cookie_scope();
     let authentication = identity::authenticate(
         &call.state.bearer,
         api,
@@ -92,9 +91,7 @@ pub(super) async fn forward_api(call: EndpointCall<'_>, body: Body) -> Response 
         call.now,
     );
 
-    if authentication.by_cookie()
-        && !csrf::check(call.parts, own_origin(&call), &api.gateway.cors_origins)
-    {
+    if authentication.by_cookie() && !call.cookie_may_act() {
         return refused(&call, ForwardOutcome::Csrf, || {
             error(
                 StatusCode::FORBIDDEN,
@@ -143,7 +140,7 @@ pub(super) async fn forward_web(call: EndpointCall<'_>, body: Body) -> Response 
         });
     };
 
-    let scope = cookie_scope(&call);
+    let scope = call.cookie_scope();
     let mut authentication = identity::authenticate(
         &call.state.bearer,
         call.api,
@@ -153,13 +150,7 @@ pub(super) async fn forward_web(call: EndpointCall<'_>, body: Body) -> Response 
     );
     // The web app is public, so a cross-site request is not refused; it just does not carry
     // the identity of the browser's session (which another site must not act in).
-    if authentication.by_cookie()
-        && !csrf::check(
-            call.parts,
-            own_origin(&call),
-            &call.api.gateway.cors_origins,
-        )
-    {
+    if authentication.by_cookie() && !call.cookie_may_act() {
         authentication = Authentication::anonymous();
     }
 
@@ -269,11 +260,6 @@ fn upstream_url(upstream: &str, path: &str, query: Option<&str>) -> String {
     url
 }
 
-fn cookie_scope(call: &EndpointCall<'_>) -> CookieScope {
-    let secure = call.state.public_scheme == PublicScheme::Https;
-    CookieScope::new(call.target.host_kind, call.target.base, secure)
-}
-
 /// Every name the platform's cookies of this API may have on this host, with and without
 /// the `__Host-`/`__Secure-` prefixes, so none reaches an upstream whatever the scheme.
 fn platform_cookie_names(call: &EndpointCall<'_>) -> Vec<&'static str> {
@@ -284,15 +270,8 @@ fn platform_cookie_names(call: &EndpointCall<'_>) -> Vec<&'static str> {
         .collect()
 }
 
-/// `<scheme>://<host as sent>`: the issuer without the base.
-fn own_origin<'a>(call: &'a EndpointCall<'_>) -> &'a str {
-    call.issuer
-        .strip_suffix(call.target.base)
-        .unwrap_or(&call.issuer)
-}
-
 fn host_of<'a>(call: &'a EndpointCall<'_>) -> &'a str {
-    let origin = own_origin(call);
+    let origin = call.own_origin();
     origin.split_once("://").map_or(origin, |(_, host)| host)
 }
 

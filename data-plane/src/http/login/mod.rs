@@ -46,7 +46,6 @@ use crate::cookies::{self, CookieScope};
 use crate::grants::IssueContext;
 use crate::metrics::SignInOutcome;
 use crate::routing::{HostKind, LOGIN_SEGMENT};
-use crate::settings::PublicScheme;
 
 /// What a URL component leaves as it is: RFC 3986 §2.3's unreserved characters.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -287,16 +286,14 @@ struct LoginHost {
 
 impl LoginHost {
     fn of(call: &EndpointCall<'_>) -> Self {
-        let secure = call.state.public_scheme == PublicScheme::Https;
-        let host = super::request_host(call.parts);
         let base = call.target.base;
         let (login_path, default_redirect) = match call.target.host_kind {
             HostKind::App => (format!("/{LOGIN_SEGMENT}"), "/".to_owned()),
             HostKind::Regional => (format!("{base}/{LOGIN_SEGMENT}"), format!("{base}/")),
         };
         Self {
-            scope: CookieScope::new(call.target.host_kind, base, secure),
-            own_origin: format!("{}://{host}", call.state.public_scheme.as_str()),
+            scope: call.cookie_scope(),
+            own_origin: call.own_origin().to_owned(),
             login_path,
             default_redirect,
         }
