@@ -8,9 +8,8 @@
 use axum::Json;
 use axum::body::Body;
 use axum::http::StatusCode;
-use axum::http::header::WWW_AUTHENTICATE;
 use axum::response::{IntoResponse, Response};
-use restapi_shared::error::{OAuthErrorBody, OAuthErrorCode};
+use restapi_shared::error::OAuthErrorBody;
 use restapi_shared::node::{RefreshStatusRequest, RevokeRefreshRequest};
 use restapi_shared::refresh;
 use restapi_shared::secret::SecretString;
@@ -18,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::token::{
-    basic_challenge, basic_credentials, client_credentials, omitted_if_empty, parse_parameters,
-    secret_omitted_if_empty,
+    basic_credentials, client_credentials, oauth_error_response, omitted_if_empty,
+    parse_parameters, secret_omitted_if_empty,
 };
 use super::{EndpointCall, no_store};
 use crate::grants::{self, ClientCredentials, ClientRejection, GrantError};
@@ -285,40 +284,7 @@ fn authenticate(
     }
 }
 
-/// RFC 6749 §5.2's error shapes, which RFC 7009 and RFC 7662 reuse.
 fn error_response(call: &EndpointCall<'_>, error: GrantError) -> Response {
     tracing::debug!(api = %call.api.name, %error, "token question refused");
-    let (status, code, description) = match error {
-        GrantError::ClientRejected(_) => (
-            StatusCode::UNAUTHORIZED,
-            OAuthErrorCode::InvalidClient,
-            "client authentication failed",
-        ),
-        GrantError::BodyTooLarge => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            OAuthErrorCode::InvalidRequest,
-            "body exceeds 64 KiB",
-        ),
-        GrantError::InvalidRequest(reason) => (
-            StatusCode::BAD_REQUEST,
-            OAuthErrorCode::InvalidRequest,
-            reason,
-        ),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            OAuthErrorCode::TemporarilyUnavailable,
-            "try again shortly",
-        ),
-    };
-    let body = OAuthErrorBody {
-        error: code,
-        error_description: Some(description.to_owned()),
-    };
-    let mut response = no_store((status, Json(body)).into_response());
-    if code == OAuthErrorCode::InvalidClient {
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, basic_challenge(&call.api.name));
-    }
-    response
+    oauth_error_response(call, &error).0
 }

@@ -320,15 +320,28 @@ fn token_response(issued: Issued) -> Response {
     no_store(Json(body).into_response())
 }
 
-/// RFC 6749 §5.2: every refusal as its error code; `invalid_client` with 401 and a Basic
-/// challenge naming the API. The refusal is counted by `grant_type` and code.
+/// RFC 6749 §5.2: every refusal as its error code; the refusal is counted by `grant_type`
+/// and code.
 fn grant_error_response(
     call: &EndpointCall<'_>,
     grant_type: Option<GrantType>,
     error: GrantError,
 ) -> Response {
     tracing::debug!(api = %call.api.name, %error, "token request refused");
-    let (status, code, description) = match &error {
+    let (response, code) = oauth_error_response(call, &error);
+    call.state
+        .metrics
+        .grant_refused(grant_type, Refusal::from(code));
+    response
+}
+
+/// The RFC 6749 §5.2 answer to `error`, which RFC 7009 and RFC 7662 reuse: `invalid_client`
+/// with 401 and a Basic challenge naming the API.
+pub(super) fn oauth_error_response(
+    call: &EndpointCall<'_>,
+    error: &GrantError,
+) -> (Response, OAuthErrorCode) {
+    let (status, code, description) = match error {
         GrantError::InvalidRequest(reason) => (
             StatusCode::BAD_REQUEST,
             OAuthErrorCode::InvalidRequest,
@@ -370,9 +383,6 @@ fn grant_error_response(
             "no signing key available",
         ),
     };
-    call.state
-        .metrics
-        .grant_refused(grant_type, Refusal::from(code));
     let body = OAuthErrorBody {
         error: code,
         error_description: Some(description.to_owned()),
@@ -383,10 +393,10 @@ fn grant_error_response(
             .headers_mut()
             .insert(WWW_AUTHENTICATE, basic_challenge(&call.api.name));
     }
-    response
+    (response, code)
 }
 
-pub(super) fn basic_challenge(api_name: &str) -> HeaderValue {
+fn basic_challenge(api_name: &str) -> HeaderValue {
     // API names are DNS labels, always valid inside a quoted string.
     HeaderValue::from_str(&format!("Basic realm=\"{api_name}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("Basic"))
