@@ -1,4 +1,4 @@
--- Custom domains (issue #6): a customer's host name that serves one API like its app host.
+-- Custom domains: a customer's host name that serves one API like its app host.
 -- A domain belongs to one API across the whole platform, hence the unique name. Only a domain
 -- whose ownership is verified is configuration (pushed to the API's data planes); adding one
 -- and checking its DNS are not.
@@ -9,7 +9,7 @@ CREATE TABLE domains (
     name                TEXT NOT NULL UNIQUE,
     -- The value the customer publishes at _restapi-challenge.<name> to prove control.
     verification_token  TEXT NOT NULL,
-    -- pendingDns or active (verified); verifying and failed belong to the ACME step.
+    -- pendingDns, then verifying, issuing, active or failed (0008_certificates.sql).
     status              TEXT NOT NULL,
     -- What the last DNS check saw, for the operator.
     status_message      TEXT,
@@ -18,8 +18,6 @@ CREATE TABLE domains (
     -- due once the domain is verified.
     next_check_at       BIGINT,
     failed_checks       BIGINT NOT NULL,
-    -- TODO(#6): the certificate (chain, encrypted key, expiry), the ACME lease and the renewal
-    -- time are added by the ACME step's own migration, shaped by what it stores.
     created_at          BIGINT NOT NULL,
     updated_at          BIGINT NOT NULL
 );
