@@ -7,6 +7,7 @@ use restapi_shared::clock::UnixTime;
 use sqlx::postgres::PgListener;
 use tokio::task::JoinHandle;
 
+use crate::acme::CertificateManager;
 use crate::domain_verification::DomainVerifier;
 use crate::store::{Backend, NOTIFY_CHANNEL, Store, StoreError};
 
@@ -19,6 +20,9 @@ const LISTENER_RETRY: Duration = Duration::from_secs(1);
 /// How often pending custom domains are looked at; well under their shortest retry delay (30
 /// seconds), so a retry is late by at most this much.
 const DOMAIN_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How often certificates due for an order (first issue, renewal, retry) are looked for.
+const CERTIFICATE_ORDER_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Starts the background tasks; they run until their handles are aborted.
 pub fn spawn(
@@ -46,6 +50,21 @@ pub fn spawn(
 /// by `clock`; it runs until its handle is aborted.
 pub fn spawn_domain_checks(domains: &DomainVerifier, clock: &Clock) -> JoinHandle<()> {
     tokio::spawn(check_domains(domains.clone(), clock.clone()))
+}
+
+/// Starts the task that orders custom domains' certificates when due; it runs until its
+/// handle is aborted.
+pub fn spawn_certificate_orders(certificates: &CertificateManager) -> JoinHandle<()> {
+    let certificates = certificates.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(CERTIFICATE_ORDER_INTERVAL);
+        loop {
+            interval.tick().await;
+            if let Err(error) = certificates.order_due().await {
+                tracing::warn!(%error, "ordering certificates failed; retrying at the next interval");
+            }
+        }
+    })
 }
 
 /// One round of housekeeping: prune the change log, refresh token records and data plane
@@ -83,8 +102,6 @@ async fn maintain(store: Store, clock: Clock, change_log_retention: i64) {
 
 /// Checks the DNS of pending custom domains whose retry time has come. Several replicas may
 /// check the same domain at once; the store records its verification once.
-// TODO(#6): ordering and renewing certificates join this loop, under a lease in the database
-// so that two control planes never order the same certificate.
 async fn check_domains(domains: DomainVerifier, clock: Clock) {
     let mut interval = tokio::time::interval(DOMAIN_CHECK_INTERVAL);
     loop {

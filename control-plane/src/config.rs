@@ -28,6 +28,8 @@ pub const KEYS: &[&str] = &[
     "public_port",
     "log_format",
     "dns_server",
+    "acme_directory_url",
+    "acme_roots_file",
 ];
 
 /// The keys that may also be given as `RESTAPI_<KEY>_FILE`, naming a file that holds the value.
@@ -73,6 +75,12 @@ pub struct Settings {
     /// The DNS server (`ip:port`) that custom domains' ownership records are looked up at;
     /// the system's resolver (`/etc/resolv.conf`) when unset.
     pub dns_server: Option<SocketAddr>,
+    /// The ACME directory custom domains' certificates are ordered from: a URL, or
+    /// `letsencrypt` / `letsencrypt-staging`. Unset, verified domains are served without
+    /// certificates of their own.
+    pub acme_directory_url: Option<String>,
+    /// A PEM file of extra roots trusted when talking to the ACME CA (a private or test CA).
+    pub acme_roots_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -90,6 +98,8 @@ impl Default for Settings {
             public_port: None,
             log_format: LogFormat::Text,
             dns_server: None,
+            acme_directory_url: None,
+            acme_roots_file: None,
         }
     }
 }
@@ -157,6 +167,18 @@ impl Settings {
                 reason: "must be at least 60".to_owned(),
             });
         }
+        if let Some(url) = &self.acme_directory_url {
+            acme_directory(url).map_err(|reason| ConfigError::Field {
+                field: "acme_directory_url",
+                reason,
+            })?;
+        }
+        if self.acme_roots_file.is_some() && self.acme_directory_url.is_none() {
+            return Err(ConfigError::Field {
+                field: "acme_roots_file",
+                reason: "is only used with acme_directory_url, which is not set".to_owned(),
+            });
+        }
         crate::names::check_host(&self.app_domain).map_err(|_| ConfigError::Field {
             field: "app_domain",
             reason: "must be a lowercase domain name such as 'restapi.cloud'".to_owned(),
@@ -173,6 +195,13 @@ impl Settings {
         }
     }
 
+    /// The ACME directory to order certificates from, presets resolved; `None` when unset.
+    pub fn acme_directory(&self) -> Option<String> {
+        self.acme_directory_url
+            .as_deref()
+            .and_then(|url| acme_directory(url).ok())
+    }
+
     /// The database to connect to: the configured URL, or the SQLite file in `data_dir`.
     pub fn effective_database_url(&self) -> String {
         match &self.database_url {
@@ -180,6 +209,23 @@ impl Settings {
             None => format!("sqlite://{}", self.data_dir.join("restapi.db").display()),
         }
     }
+}
+
+/// The directory URL a setting names: a preset's, or the HTTPS URL given (RFC 8555 §6.1).
+fn acme_directory(setting: &str) -> Result<String, String> {
+    match setting {
+        "letsencrypt" => return Ok(crate::acme::LETS_ENCRYPT.to_owned()),
+        "letsencrypt-staging" => return Ok(crate::acme::LETS_ENCRYPT_STAGING.to_owned()),
+        _ => {}
+    }
+    let url = reqwest::Url::parse(setting).map_err(|_| {
+        "must be an https:// URL of an ACME directory, or letsencrypt or letsencrypt-staging"
+            .to_owned()
+    })?;
+    if url.scheme() != "https" || url.host_str().is_none() {
+        return Err("must be an https:// URL (ACME is spoken over HTTPS only)".to_owned());
+    }
+    Ok(url.to_string())
 }
 
 #[cfg(test)]
@@ -245,6 +291,28 @@ mod tests {
         );
         let error = settings_from(&[("dns_server", "127.0.0.1")]).unwrap_err();
         assert!(error.to_string().contains("dns_server"), "{error}");
+    }
+
+    #[test]
+    fn acme_directories_are_presets_or_https_urls() {
+        assert_eq!(settings_from(&[]).unwrap().acme_directory(), None);
+        for (given, directory) in [
+            ("letsencrypt", crate::acme::LETS_ENCRYPT),
+            ("letsencrypt-staging", crate::acme::LETS_ENCRYPT_STAGING),
+            ("https://127.0.0.1:14000/dir", "https://127.0.0.1:14000/dir"),
+        ] {
+            let settings = settings_from(&[("acme_directory_url", given)]).unwrap();
+            assert_eq!(settings.acme_directory().as_deref(), Some(directory));
+        }
+        for bad in ["http://ca.example/dir", "ca.example", "lets-encrypt", ""] {
+            let error = settings_from(&[("acme_directory_url", bad)]).unwrap_err();
+            assert!(
+                error.to_string().contains("acme_directory_url"),
+                "{bad}: {error}"
+            );
+        }
+        let error = settings_from(&[("acme_roots_file", "/etc/ssl/roots.pem")]).unwrap_err();
+        assert!(error.to_string().contains("acme_roots_file"), "{error}");
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct DomainVerifier {
     /// check reports that, rather than the control plane refusing to start.
     resolver: Arc<Result<TokioResolver, String>>,
     app_domain: String,
+    /// Whether a verified domain goes on to have its certificate ordered.
+    orders_certificates: bool,
 }
 
 impl std::fmt::Debug for DomainVerifier {
@@ -80,8 +82,14 @@ enum Answer {
 
 impl DomainVerifier {
     /// A verifier asking `dns_server` (the system's resolver when `None`); `app_domain` is
-    /// where the CNAME should point.
-    pub fn new(store: Store, dns_server: Option<SocketAddr>, app_domain: String) -> Self {
+    /// where the CNAME should point; with `orders_certificates` a verified domain's
+    /// certificate is ordered next.
+    pub fn new(
+        store: Store,
+        dns_server: Option<SocketAddr>,
+        app_domain: String,
+        orders_certificates: bool,
+    ) -> Self {
         let resolver = build_resolver(dns_server);
         if let Err(reason) = &resolver {
             tracing::warn!(%reason, "no DNS resolver; custom domains cannot be verified");
@@ -90,6 +98,7 @@ impl DomainVerifier {
             store,
             resolver: Arc::new(resolver),
             app_domain,
+            orders_certificates,
         }
     }
 
@@ -115,8 +124,8 @@ impl DomainVerifier {
     }
 
     /// Checks the pending domains whose retry time has come; returns how many were checked.
-    // TODO(#6): active domains are not checked again; whether one whose TXT record went away
-    // stops being served is decided together with certificate renewal.
+    /// A verified domain is not checked again: its certificate's renewals, validated over
+    /// HTTP on the name, show that it still reaches the platform.
     pub async fn check_due(&self, now: UnixTime) -> Result<usize, StoreError> {
         let due = self.store.due_domain_checks(now, CHECKS_PER_ROUND).await?;
         for check in &due {
@@ -143,7 +152,7 @@ impl DomainVerifier {
         if findings.verified {
             if self
                 .store
-                .record_domain_verified(check, &findings.message, now)
+                .record_domain_verified(check, &findings.message, self.orders_certificates, now)
                 .await?
             {
                 tracing::info!(api = %check.api_name, domain = %check.name, "custom domain verified");

@@ -5,6 +5,7 @@
 //! token and starts the background tasks; [`ControlPlane::router`] is the whole HTTP surface
 //! and [`serve`] runs it until shutdown.
 
+pub mod acme;
 pub mod background;
 pub mod config;
 pub mod domain_verification;
@@ -26,6 +27,7 @@ use tokio::task::JoinHandle;
 pub use config::Settings;
 pub use master_key::{DevMasterKeyError, MasterKey, load_or_create_dev_master_key};
 
+use crate::acme::CertificateManager;
 use crate::domain_verification::DomainVerifier;
 use crate::http::AppState;
 use crate::store::{NewNodeCredential, Store, StoreError};
@@ -67,6 +69,7 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct ControlPlane {
     state: AppState,
+    certificates: Option<CertificateManager>,
     generated_admin_token: Option<SecretString>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -103,13 +106,38 @@ impl ControlPlane {
             .map_err(StartError::Database)?;
 
         let retention = i64::try_from(settings.change_log_retention_seconds).unwrap_or(i64::MAX);
+        let certificates = match settings.acme_directory() {
+            Some(directory) => Some(
+                CertificateManager::new(
+                    store.clone(),
+                    clock.clone(),
+                    directory,
+                    settings.acme_roots_file.as_deref(),
+                )
+                .map_err(|reason| config::ConfigError::Field {
+                    field: "acme_roots_file",
+                    reason,
+                })?,
+            ),
+            None => {
+                tracing::info!(
+                    "no acme_directory_url: custom domains are served without certificates of \
+                     their own"
+                );
+                None
+            }
+        };
         let domains = DomainVerifier::new(
             store.clone(),
             settings.dns_server,
             settings.app_domain.clone(),
+            certificates.is_some(),
         );
         let mut tasks = background::spawn(&store, &clock, retention, &database_url);
         tasks.push(background::spawn_domain_checks(&domains, &clock));
+        if let Some(certificates) = &certificates {
+            tasks.push(background::spawn_certificate_orders(certificates));
+        }
         tracing::info!(backend = ?store.backend(), "control plane started");
         let state = AppState {
             store,
@@ -122,6 +150,7 @@ impl ControlPlane {
         };
         Ok(ControlPlane {
             state,
+            certificates,
             generated_admin_token,
             tasks,
         })
@@ -147,6 +176,16 @@ impl ControlPlane {
     /// as the background loop does; returns how many were checked. For tests and tooling.
     pub async fn check_due_domains(&self) -> Result<usize, StoreError> {
         self.state.domains.check_due(self.state.clock.now()).await
+    }
+
+    /// Orders now the certificates whose time has come by this control plane's clock, as the
+    /// background loop does; returns how many orders this replica ran (none without an ACME
+    /// directory). For tests and tooling.
+    pub async fn order_due_certificates(&self) -> Result<usize, StoreError> {
+        match &self.certificates {
+            Some(certificates) => certificates.order_due().await,
+            None => Ok(0),
+        }
     }
 
     /// For dev mode: makes sure region `eu` (host `eu.localhost`) exists and returns a new

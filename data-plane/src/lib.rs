@@ -148,6 +148,12 @@ impl DataPlane {
         tls::server_config(resolver)
     }
 
+    /// The plain listener's router once HTTPS is served on `https_port`: custom domains' ACME
+    /// challenges answered, everything else redirected to HTTPS.
+    pub fn https_redirect(&self, https_port: u16) -> axum::Router {
+        tls::redirect_to_https(Arc::clone(&self.state.store), https_port)
+    }
+
     /// Every endpoint of the data plane, with request ids and one span per request.
     pub fn router(&self) -> axum::Router {
         http::router(Arc::clone(&self.state))
@@ -208,7 +214,7 @@ pub async fn serve_all(
         shutdown.await;
         let _ = stop.send(true);
     });
-    let redirect = tls::redirect_to_https(Arc::clone(&data_plane.state.store), https_listen.port());
+    let redirect = data_plane.https_redirect(https_listen.port());
     let (plain, secure) = tokio::join!(
         serve(plain, redirect, until(stopped.clone())),
         tls::serve_tls(secure, config, data_plane.router(), until(stopped)),

@@ -2,6 +2,7 @@
 //! which revision. Written on every node API call.
 
 use restapi_shared::clock::UnixTime;
+use restapi_shared::push::Revision;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -114,5 +115,26 @@ impl Store {
             .execute(self.pool())
             .await?
             .rows_affected())
+    }
+
+    /// How many data planes of region `region_id` seen since `seen_since` serve revision
+    /// `revision` or later, and how many serve an older one.
+    pub async fn region_progress(
+        &self,
+        region_id: &str,
+        revision: Revision,
+        seen_since: UnixTime,
+    ) -> Result<(i64, i64), StoreError> {
+        let counts: (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN revision >= $2 THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN revision >= $2 THEN 0 ELSE 1 END), 0) \
+             FROM data_planes WHERE region_id = $1 AND last_seen >= $3",
+        )
+        .bind(region_id)
+        .bind(revision)
+        .bind(seen_since)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(counts)
     }
 }

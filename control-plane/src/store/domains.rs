@@ -4,7 +4,8 @@
 //! host, and a TXT record holding a random token at `_restapi-challenge.<domain>` that proves
 //! the customer controls the name. Until the token is seen the domain is not configuration:
 //! nothing is pushed, so a name nobody proved control of never routes to an API. Once verified
-//! it is pushed to the data planes of the API's region, and so is its removal.
+//! it is pushed to the data planes of the API's region, and so is its removal. Its certificate
+//! is then ordered from the ACME CA, when one is configured (see `certificates`).
 //!
 //! The name is checked once, here: a host name of at least two labels, no wildcard, no IP
 //! address, none of the platform's own names, an internationalised name in its ASCII (`xn--`)
@@ -14,7 +15,6 @@ use std::net::IpAddr;
 
 use restapi_shared::clock::UnixTime;
 use restapi_shared::ids::{self, new_id};
-use restapi_shared::push::DomainConfig;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
@@ -42,7 +42,10 @@ pub struct Domain {
     /// The host name, lowercase ASCII (an internationalised name in its `xn--` form).
     #[schema(example = "login.example.com")]
     pub domain: String,
-    /// Where the domain is: `pendingDns` until the TXT record is seen, then `active`.
+    /// Where the domain is: `pendingDns` until the TXT record is seen; then, when the platform
+    /// orders certificates, `verifying` and `issuing` while the CA works, `active` once the
+    /// certificate is served, `failed` if the CA refused (retried with backoff). Without an
+    /// ACME CA configured a verified domain is `active` at once, without a certificate.
     pub status: DomainStatus,
     /// What the last DNS check saw, for a person to read; absent before the first check.
     pub status_message: Option<String>,
@@ -60,6 +63,11 @@ pub struct Domain {
     #[serde(serialize_with = "crate::timestamps::serialize_option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub verified_at: Option<UnixTime>,
+    /// When the certificate being served expires; absent before the first one. It is
+    /// renewed at two thirds of its lifetime.
+    #[serde(serialize_with = "crate::timestamps::serialize_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub certificate_expires_at: Option<UnixTime>,
 }
 
 /// Where a custom domain is on its way to being served.
@@ -68,23 +76,24 @@ pub struct Domain {
 pub enum DomainStatus {
     /// Waiting for the TXT ownership record; checked again with backoff.
     PendingDns,
-    /// Ownership proven, the certificate being obtained. Not produced yet: certificates come
-    /// with a later release.
-    // TODO(#6): set by the ACME step between the DNS proof and the first certificate.
+    /// Ownership proven and pushed; the CA is validating the HTTP-01 challenge its data planes
+    /// answer.
     Verifying,
-    /// Ownership proven: the domain is pushed to the API's data planes.
+    /// The CA validated the challenge and is issuing the certificate.
+    Issuing,
+    /// Served: with its certificate when the platform orders them.
     Active,
-    /// The certificate authority refused. Not produced yet: certificates come with a later
-    /// release.
-    // TODO(#6): set by the ACME step when the CA refuses, with its message.
+    /// The CA refused or could not be reached before a first certificate; `statusMessage`
+    /// holds its message, and the order is retried with backoff.
     Failed,
 }
 
 impl DomainStatus {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::PendingDns => "pendingDns",
             Self::Verifying => "verifying",
+            Self::Issuing => "issuing",
             Self::Active => "active",
             Self::Failed => "failed",
         }
@@ -94,6 +103,7 @@ impl DomainStatus {
         Ok(match text {
             "pendingDns" => Self::PendingDns,
             "verifying" => Self::Verifying,
+            "issuing" => Self::Issuing,
             "active" => Self::Active,
             "failed" => Self::Failed,
             other => return Err(StoreError::Corrupt(format!("domain status '{other}'"))),
@@ -149,10 +159,11 @@ type DomainRow = (
     UnixTime,
     UnixTime,
     Option<UnixTime>,
+    Option<UnixTime>,
 );
 
 const SELECT_DOMAIN: &str = "SELECT name, verification_token, status, status_message, \
-     created_at, updated_at, verified_at FROM domains";
+     created_at, updated_at, verified_at, certificate_expires_at FROM domains";
 
 type CheckRow = (String, String, String, String, i64);
 
@@ -219,6 +230,7 @@ impl Store {
                 None,
                 now,
                 now,
+                None,
                 None,
             ),
             &api.name,
@@ -324,12 +336,15 @@ impl Store {
         Ok(rows.into_iter().map(check_from_row).collect())
     }
 
-    /// Marks a pending domain verified and pushes it to its API's data planes. Returns whether
-    /// this call verified it (false when it was verified already, or deleted meanwhile).
+    /// Marks a pending domain verified and pushes it to its API's data planes. With
+    /// `orders_certificates` it becomes `verifying`, its certificate due at once; without, it
+    /// is `active` as it is. Returns whether this call verified it (false when it was verified
+    /// already, or deleted meanwhile).
     pub async fn record_domain_verified(
         &self,
         check: &DomainCheck,
         message: &str,
+        orders_certificates: bool,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
         let mut write = self.begin_config_write(now).await?;
@@ -337,14 +352,20 @@ impl Store {
         let Some(api) = api_of_domain(&mut write.transaction, &check.id).await? else {
             return Ok(false);
         };
+        let (status, next_order_at) = if orders_certificates {
+            (DomainStatus::Verifying, Some(now))
+        } else {
+            (DomainStatus::Active, None)
+        };
         let updated = sqlx::query(
             "UPDATE domains SET status = $1, status_message = $2, verified_at = $3, \
-             updated_at = $3, next_check_at = NULL, failed_checks = 0 \
-             WHERE id = $4 AND status = $5",
+             updated_at = $3, next_check_at = NULL, failed_checks = 0, next_order_at = $4 \
+             WHERE id = $5 AND status = $6",
         )
-        .bind(DomainStatus::Active.as_str())
+        .bind(status.as_str())
         .bind(message)
         .bind(now)
+        .bind(next_order_at)
         .bind(&check.id)
         .bind(DomainStatus::PendingDns.as_str())
         .execute(&mut *write.transaction)
@@ -354,8 +375,6 @@ impl Store {
             // Dropping the write rolls it back: nothing changed, so no revision is spent.
             return Ok(false);
         }
-        // TODO(#6): the ACME step starts here: a verified domain moves to `verifying` and
-        // orders its certificate instead of becoming active at once.
         write.commit_api_change(self, &api).await?;
         Ok(true)
     }
@@ -384,27 +403,19 @@ impl Store {
     }
 }
 
-/// The verified custom domains of API `api_id` as pushed to its data planes, by name.
-// TODO(#6): each name gets its certificate and pending HTTP-01 challenges once the ACME step
-// stores them.
-pub(super) async fn domain_configs(
+/// The names of API `api_id`'s domains whose ownership is proven (those data planes serve),
+/// in order.
+pub(super) async fn served_domain_names(
     connection: &mut AnyConnection,
     api_id: &str,
-) -> Result<Vec<DomainConfig>, StoreError> {
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM domains WHERE api_id = $1 AND status = $2 ORDER BY name",
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT name FROM domains WHERE api_id = $1 AND status <> $2 ORDER BY name",
     )
     .bind(api_id)
-    .bind(DomainStatus::Active.as_str())
+    .bind(DomainStatus::PendingDns.as_str())
     .fetch_all(connection)
-    .await?;
-    Ok(names
-        .into_iter()
-        .map(|name| DomainConfig {
-            name,
-            ..DomainConfig::default()
-        })
-        .collect())
+    .await?)
 }
 
 /// Checks a custom domain name and returns the form stored: lowercase ASCII, IDNA applied,
@@ -497,7 +508,8 @@ fn new_token() -> String {
 }
 
 fn domain_from_row(row: DomainRow, api_name: &str, app_domain: &str) -> Result<Domain, StoreError> {
-    let (name, token, status, status_message, created_at, updated_at, verified_at) = row;
+    let (name, token, status, status_message, created_at, updated_at, verified_at, expires_at) =
+        row;
     let records = vec![
         DnsRecord {
             record_type: "CNAME".to_owned(),
@@ -518,6 +530,7 @@ fn domain_from_row(row: DomainRow, api_name: &str, app_domain: &str) -> Result<D
         created_at,
         updated_at,
         verified_at,
+        certificate_expires_at: expires_at,
     })
 }
 
@@ -533,7 +546,7 @@ fn check_from_row(row: CheckRow) -> DomainCheck {
 }
 
 /// The API domain `domain_id` belongs to, unless the domain is gone.
-async fn api_of_domain(
+pub(super) async fn api_of_domain(
     connection: &mut AnyConnection,
     domain_id: &str,
 ) -> Result<Option<ApiRow>, StoreError> {
@@ -680,6 +693,7 @@ mod tests {
         for status in [
             DomainStatus::PendingDns,
             DomainStatus::Verifying,
+            DomainStatus::Issuing,
             DomainStatus::Active,
             DomainStatus::Failed,
         ] {

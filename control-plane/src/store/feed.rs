@@ -9,8 +9,8 @@ use restapi_shared::push::{ApiConfig, Change, ChangeBatch, RegionSnapshot, Revis
 use sqlx::AnyConnection;
 
 use super::apis::{ApiRow, api_by_id, refresh_key_context};
+use super::certificates::domain_configs;
 use super::clients::client_configs;
-use super::domains::domain_configs;
 use super::providers::provider_configs;
 use super::service_accounts::service_account_configs;
 use super::signing_keys::signing_key_configs;
@@ -152,7 +152,7 @@ impl Store {
         let service_accounts = service_account_configs(connection, &api.id).await?;
         let providers = provider_configs(self, connection, &api.id).await?;
         let clients = client_configs(connection, &api.id).await?;
-        let domains = domain_configs(connection, &api.id).await?;
+        let domains = domain_configs(self, connection, &api.id).await?;
         let revoked_sessions =
             sqlx::query_scalar("SELECT family FROM revoked_sessions WHERE api_id = $1")
                 .bind(&api.id)

@@ -5,6 +5,7 @@
 //! so the change log can never disagree with the data.
 
 mod apis;
+mod certificates;
 mod clients;
 mod data_planes;
 mod domains;
@@ -33,6 +34,7 @@ use tokio::sync::watch;
 use crate::master_key::MasterKey;
 
 pub use apis::{Api, ApiChanges, Claims, NewApi};
+pub use certificates::{CertificateOrder, IssuedCertificate};
 pub use clients::{NewPublicClient, PublicClient, PublicClientChanges};
 pub use data_planes::{CONNECTED_WITHIN_SECONDS, DataPlane, NodeReport};
 pub use domains::{CHALLENGE_LABEL, DnsRecord, Domain, DomainCheck, DomainStatus, NewDomain};

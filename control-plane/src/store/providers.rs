@@ -15,7 +15,7 @@ use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::apis::{ApiRow, api_by_name};
-use super::domains::domain_configs;
+use super::domains::served_domain_names;
 use super::rows::{flag, roles_from_json, roles_to_json};
 use super::web::{nullable, parse_http_url};
 use super::{Store, StoreError};
@@ -812,11 +812,7 @@ async fn login_hosts(
         .bind(&api.region_id)
         .fetch_one(&mut *connection)
         .await?;
-    let domains = domain_configs(connection, &api.id)
-        .await?
-        .into_iter()
-        .map(|domain| domain.name)
-        .collect();
+    let domains = served_domain_names(connection, &api.id).await?;
     Ok(LoginHosts {
         region_host,
         domains,
