@@ -11,6 +11,7 @@
     reason = "a test stops at its first failure, with the value that failed"
 )]
 
+mod acme;
 mod bad_input;
 mod browser;
 mod clients;

@@ -3,8 +3,8 @@
 
 use restapi_control_plane::MasterKey;
 use restapi_control_plane::store::{
-    ApiChanges, NewApi, NewNodeCredential, NewRegion, NewServiceAccount, RegionChanges, Store,
-    StoreError,
+    ApiChanges, DomainStatus, IssuedCertificate, NewApi, NewDomain, NewNodeCredential, NewRegion,
+    NewServiceAccount, RegionChanges, Store, StoreError,
 };
 use restapi_shared::node::{RedeemOutcome, RedeemRefreshRequest, RevokeRefreshRequest};
 use restapi_shared::push::{Change, ChangeBatch, RegionSnapshot};
@@ -600,6 +600,137 @@ async fn concurrent_writers_get_one_revision_each() {
                 .len(),
             16
         );
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn one_replica_at_a_time_orders_a_certificate_and_its_key_is_sealed() {
+    for database in test_databases().await {
+        let store = open(&database).await;
+        region(&store, "eu").await;
+        api(&store, "shop", "eu").await;
+        let new = NewDomain {
+            domain: "login.example.com".to_owned(),
+        };
+        store
+            .add_domain("shop", &new, "restapi.test", NOW)
+            .await
+            .unwrap();
+        let check = store
+            .domain_check("shop", "login.example.com")
+            .await
+            .unwrap();
+        assert!(
+            store
+                .due_certificate_orders(NOW, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .record_domain_verified(&check, "seen", true, NOW)
+                .await
+                .unwrap()
+        );
+        let due = store.due_certificate_orders(NOW, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        let order = &due[0];
+
+        // Replica a takes the lease; b cannot until it lapses, and a lapsed lease is b's.
+        let until = NOW + 600;
+        assert!(
+            store
+                .take_order_lease(&order.id, "a", NOW, until)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .take_order_lease(&order.id, "b", NOW, until)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .due_certificate_orders(NOW, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            !store
+                .take_order_lease(&order.id, "b", until, until + 600)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .take_order_lease(&order.id, "b", until + 1, until + 600)
+                .await
+                .unwrap()
+        );
+
+        // a lost its lease: what it records is dropped.
+        let certificate = IssuedCertificate {
+            chain_pem: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n".to_owned(),
+            key_pem: SecretString::new(
+                "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n-----END PRIVATE \
+                 KEY-----\n"
+                    .to_owned(),
+            ),
+            expires_at: NOW + 90 * 86_400,
+            renew_at: NOW + 60 * 86_400,
+        };
+        let now = until + 2;
+        assert!(
+            !store
+                .record_certificate(order, "a", &certificate, "issued", now)
+                .await
+                .unwrap()
+        );
+        store
+            .record_order_failed(order, "a", "refused", now + 300, now)
+            .await
+            .unwrap();
+        let domain = store
+            .domain("shop", "login.example.com", "restapi.test")
+            .await
+            .unwrap();
+        assert_eq!(domain.status, DomainStatus::Verifying);
+
+        // b stores it: active, renewal scheduled, the key sealed at rest.
+        assert!(
+            store
+                .record_certificate(order, "b", &certificate, "issued", now)
+                .await
+                .unwrap()
+        );
+        let domain = store
+            .domain("shop", "login.example.com", "restapi.test")
+            .await
+            .unwrap();
+        assert_eq!(domain.status, DomainStatus::Active);
+        assert_eq!(domain.certificate_expires_at, Some(certificate.expires_at));
+        assert!(
+            store
+                .due_certificate_orders(now, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let renewals = store
+            .due_certificate_orders(certificate.renew_at, 10)
+            .await
+            .unwrap();
+        assert_eq!(renewals.len(), 1);
+        assert_eq!(renewals[0].current_expires_at, Some(certificate.expires_at));
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT certificate_key FROM domains")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(!stored.windows(12).any(|window| window == b"c2VjcmV0LWtl"));
         database.drop_database().await;
     }
 }

@@ -1,7 +1,9 @@
 //! What every end-to-end test stands on: databases, a running stack, HTTP helpers.
 
 pub mod db;
+pub mod dns;
 pub mod hosted;
+pub mod pebble;
 pub mod presets;
 pub mod stack;
 pub mod upstream;

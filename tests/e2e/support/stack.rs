@@ -44,6 +44,13 @@ impl Stack {
         database: &TestDatabase,
         dns_server: Option<SocketAddr>,
     ) -> Self {
+        let dns_server = dns_server.map(|server| server.to_string());
+        Self::start_with_settings(database, json!({ "dns_server": dns_server })).await
+    }
+
+    /// Starts a control plane on `database` with the test settings and `extra` ones, with a
+    /// manual clock set to the real time.
+    pub async fn start_with_settings(database: &TestDatabase, extra: Value) -> Self {
         install_crypto_provider();
         // Both planes' logs, for a person debugging a test: `RUST_LOG=info cargo test ...`.
         if std::env::var_os("RUST_LOG").is_some() {
@@ -51,7 +58,7 @@ impl Stack {
         }
         let clock = Clock::manual(Clock::System.now());
         let data_dir = TempDir::new("stack");
-        let settings: restapi_control_plane::config::Settings = serde_json::from_value(json!({
+        let mut settings = json!({
             "control_plane_listen": "127.0.0.1:0",
             "database_url": database.url,
             "data_dir": data_dir.path,
@@ -60,9 +67,12 @@ impl Stack {
             "signing_key_publish_delay_seconds": 300,
             "app_domain": APP_DOMAIN,
             "public_scheme": "http",
-            "dns_server": dns_server.map(|server| server.to_string()),
-        }))
-        .expect("control plane settings");
+        });
+        for (key, value) in extra.as_object().expect("extra settings") {
+            settings[key] = value.clone();
+        }
+        let settings: restapi_control_plane::config::Settings =
+            serde_json::from_value(settings).expect("control plane settings");
         let control = restapi_control_plane::ControlPlane::start(&settings, clock.clone())
             .await
             .expect("control plane starts");
@@ -147,28 +157,8 @@ impl Stack {
 
     /// Creates a region with a node credential and starts a data plane for it.
     pub async fn region_with_data_plane(&self, name: &str) -> DataPlaneHandle {
-        let region_host = format!("{name}.test");
-        self.create("/v1/regions", json!({ "name": name, "host": region_host }))
-            .await;
-        let credential = self
-            .create(
-                "/v1/node-credentials",
-                json!({ "region": name, "name": format!("{name}-1") }),
-            )
-            .await;
-        let token = credential["token"].as_str().expect("node token").to_owned();
-
-        let settings: restapi_data_plane::settings::Settings = serde_json::from_value(json!({
-            "data_plane_listen": "127.0.0.1:0",
-            "control_plane_url": self.control_url,
-            "region": name,
-            "node_token": token,
-            "app_domain": APP_DOMAIN,
-            "public_scheme": "http",
-        }))
-        .expect("data plane settings");
-        let plane = restapi_data_plane::DataPlane::start(settings, self.clock.clone())
-            .expect("data plane starts");
+        let token = self.region_with_credential(name).await;
+        let (plane, _) = self.start_data_plane(name, &token, json!({})).await;
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind data plane");
@@ -178,17 +168,153 @@ impl Stack {
             plane.router(),
             std::future::pending(),
         ));
+        self.ready(plane, addr, name).await
+    }
 
+    /// Creates a region and starts a data plane for it that serves HTTPS as in production:
+    /// the platform certificate from `tls`, custom domains' own certificates by SNI, and a
+    /// plain listener that answers ACME challenges and redirects the rest to HTTPS. Its
+    /// public scheme is `https`.
+    /// `plain` is bound by the caller, so that a test CA can be told its port first.
+    pub async fn region_with_https_data_plane(
+        &self,
+        name: &str,
+        tls: &PlatformCertificate,
+        plain: TcpListener,
+    ) -> HttpsDataPlane {
+        let token = self.region_with_credential(name).await;
+        let extra = json!({
+            "public_scheme": "https",
+            "tls_certificate_file": tls.chain_file,
+            "tls_key_file": tls.key_file,
+        });
+        let (plane, settings) = self.start_data_plane(name, &token, extra).await;
+        let config = plane.tls_config(&settings).expect("TLS configuration");
+        let secure = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTPS");
+        let (addr, https) = (
+            plain.local_addr().expect("local addr"),
+            secure.local_addr().expect("local addr"),
+        );
+        tokio::spawn(restapi_data_plane::serve(
+            plain,
+            plane.https_redirect(https.port()),
+            std::future::pending(),
+        ));
+        tokio::spawn(restapi_data_plane::tls::serve_tls(
+            secure,
+            config,
+            plane.router(),
+            std::future::pending(),
+        ));
+        HttpsDataPlane {
+            plain: self.ready(plane, addr, name).await,
+            https,
+        }
+    }
+
+    /// Creates region `name` (host `<name>.test`) and a node credential; returns its token.
+    async fn region_with_credential(&self, name: &str) -> String {
+        self.create(
+            "/v1/regions",
+            json!({ "name": name, "host": format!("{name}.test") }),
+        )
+        .await;
+        let credential = self
+            .create(
+                "/v1/node-credentials",
+                json!({ "region": name, "name": format!("{name}-1") }),
+            )
+            .await;
+        credential["token"].as_str().expect("node token").to_owned()
+    }
+
+    /// Starts a data plane of region `name` with the test settings and `extra` ones.
+    async fn start_data_plane(
+        &self,
+        name: &str,
+        token: &str,
+        extra: Value,
+    ) -> (
+        restapi_data_plane::DataPlane,
+        restapi_data_plane::settings::Settings,
+    ) {
+        let mut settings = json!({
+            "data_plane_listen": "127.0.0.1:0",
+            "control_plane_url": self.control_url,
+            "region": name,
+            "node_token": token,
+            "app_domain": APP_DOMAIN,
+            "public_scheme": "http",
+        });
+        for (key, value) in extra.as_object().expect("extra settings") {
+            settings[key] = value.clone();
+        }
+        let settings: restapi_data_plane::settings::Settings =
+            serde_json::from_value(settings).expect("data plane settings");
+        let plane = restapi_data_plane::DataPlane::start(settings.clone(), self.clock.clone())
+            .expect("data plane starts");
+        (plane, settings)
+    }
+
+    async fn ready(
+        &self,
+        plane: restapi_data_plane::DataPlane,
+        addr: SocketAddr,
+        name: &str,
+    ) -> DataPlaneHandle {
         let handle = DataPlaneHandle {
             addr,
             plane,
-            region_host,
+            region_host: format!("{name}.test"),
         };
         wait_until("data plane ready", Duration::from_secs(10), || async {
             handle.plane.is_ready()
         })
         .await;
         handle
+    }
+}
+
+/// A data plane serving HTTPS: `plain` is its plain listener (ACME challenges, redirects).
+pub struct HttpsDataPlane {
+    pub plain: DataPlaneHandle,
+    /// Its HTTPS listener.
+    pub https: SocketAddr,
+}
+
+/// The platform's certificate for `*.apps.test` and the regions' hosts, from a private CA,
+/// written to files as an operator would.
+pub struct PlatformCertificate {
+    pub chain_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
+    /// The CA's certificate, as PEM, for clients to trust.
+    pub ca_pem: String,
+    _dir: TempDir,
+}
+
+impl PlatformCertificate {
+    pub fn generate() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("key")).expect("CA");
+        let names = vec![format!("*.{APP_DOMAIN}"), "eu.test".to_owned()];
+        let key = KeyPair::generate().expect("key");
+        let leaf = CertificateParams::new(names)
+            .expect("params")
+            .signed_by(&key, &ca)
+            .expect("certificate");
+        let dir = TempDir::new("platform-tls");
+        let chain_file = dir.path.join("chain.pem");
+        let key_file = dir.path.join("key.pem");
+        std::fs::write(&chain_file, leaf.pem()).expect("write chain");
+        std::fs::write(&key_file, key.serialize_pem()).expect("write key");
+        Self {
+            chain_file,
+            key_file,
+            ca_pem: ca.as_ref().pem(),
+            _dir: dir,
+        }
     }
 }
 
