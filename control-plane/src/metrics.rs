@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http::AppState;
-use crate::store::{CONNECTED_WITHIN_SECONDS, Store, StoreError};
+use crate::store::{CONNECTED_WITHIN_SECONDS, DomainStatus, Store, StoreError};
 
 /// Every counter of a control plane.
 #[derive(Debug, Default)]
@@ -48,6 +48,10 @@ pub struct DatabaseFigures {
     pub head: Revision,
     /// Every region's name and how many data planes of it called within the last minute.
     pub connected: Vec<(String, i64)>,
+    /// How many custom domains are in each status, every status included.
+    pub domains: Vec<(DomainStatus, i64)>,
+    /// When the first of the certificates being served expires, if any is.
+    pub earliest_certificate_expiry: Option<UnixTime>,
 }
 
 /// The metrics route.
@@ -133,6 +137,22 @@ impl Metrics {
                 let labels = [("region", region.as_str())];
                 out.sample("restapi_data_planes_connected", &labels, connected);
             }
+            out.family(
+                "restapi_custom_domains",
+                "gauge",
+                "Custom domains, by status.",
+            );
+            for (status, count) in &figures.domains {
+                let labels = [("status", status.as_str())];
+                out.sample("restapi_custom_domains", &labels, count);
+            }
+            if let Some(expiry) = figures.earliest_certificate_expiry {
+                out.gauge(
+                    "restapi_certificate_earliest_expiry_timestamp_seconds",
+                    "When the first of the custom domains' certificates expires (Unix time).",
+                    expiry,
+                );
+            }
         }
 
         out.family(
@@ -209,7 +229,30 @@ async fn database_figures(store: &Store, now: UnixTime) -> Result<DatabaseFigure
     .bind(now - CONNECTED_WITHIN_SECONDS)
     .fetch_all(store.pool())
     .await?;
-    Ok(DatabaseFigures { head, connected })
+    let counted: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM domains GROUP BY status")
+            .fetch_all(store.pool())
+            .await?;
+    let domains = DomainStatus::ALL
+        .into_iter()
+        .map(|status| {
+            let count = counted
+                .iter()
+                .find(|(stored, _)| stored == status.as_str())
+                .map_or(0, |(_, count)| *count);
+            (status, count)
+        })
+        .collect();
+    let earliest_certificate_expiry =
+        sqlx::query_scalar("SELECT MIN(certificate_expires_at) FROM domains")
+            .fetch_one(store.pool())
+            .await?;
+    Ok(DatabaseFigures {
+        head,
+        connected,
+        domains,
+        earliest_certificate_expiry,
+    })
 }
 
 #[cfg(test)]
@@ -234,6 +277,8 @@ mod tests {
         let figures = DatabaseFigures {
             head: 42,
             connected: vec![("eu".to_owned(), 2), ("no".to_owned(), 0)],
+            domains: vec![(DomainStatus::PendingDns, 1), (DomainStatus::Active, 3)],
+            earliest_certificate_expiry: Some(1_805_000_000),
         };
 
         let text = metrics.render(Some(&figures));
@@ -251,6 +296,13 @@ restapi_config_head_revision 42
 # TYPE restapi_data_planes_connected gauge
 restapi_data_planes_connected{region=\"eu\"} 2
 restapi_data_planes_connected{region=\"no\"} 0
+# HELP restapi_custom_domains Custom domains, by status.
+# TYPE restapi_custom_domains gauge
+restapi_custom_domains{status=\"pendingDns\"} 1
+restapi_custom_domains{status=\"active\"} 3
+# HELP restapi_certificate_earliest_expiry_timestamp_seconds When the first of the custom domains' certificates expires (Unix time).
+# TYPE restapi_certificate_earliest_expiry_timestamp_seconds gauge
+restapi_certificate_earliest_expiry_timestamp_seconds 1805000000
 # HELP restapi_node_requests_total Authenticated calls of the node API, by call.
 # TYPE restapi_node_requests_total counter
 restapi_node_requests_total{call=\"snapshot\"} 0
@@ -325,6 +377,8 @@ restapi_refresh_redemptions_total{outcome=\"revoked\"} 0
             "restapi_data_planes_connected{region=\"eu\"} 0".to_owned(),
             "restapi_http_requests_total{class=\"2xx\"} 1".to_owned(),
             "restapi_http_requests_total{class=\"4xx\"} 1".to_owned(),
+            "restapi_custom_domains{status=\"pendingDns\"} 0".to_owned(),
+            "restapi_custom_domains{status=\"failed\"} 0".to_owned(),
         ] {
             assert!(
                 text.lines().any(|candidate| candidate == line),

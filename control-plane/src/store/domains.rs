@@ -89,7 +89,17 @@ pub enum DomainStatus {
 }
 
 impl DomainStatus {
-    pub(super) fn as_str(self) -> &'static str {
+    /// Every status, in the order a domain moves through them.
+    pub const ALL: [Self; 5] = [
+        Self::PendingDns,
+        Self::Verifying,
+        Self::Issuing,
+        Self::Active,
+        Self::Failed,
+    ];
+
+    /// The status as the admin API and the database spell it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::PendingDns => "pendingDns",
             Self::Verifying => "verifying",
@@ -690,13 +700,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_their_stored_form() {
-        for status in [
-            DomainStatus::PendingDns,
-            DomainStatus::Verifying,
-            DomainStatus::Issuing,
-            DomainStatus::Active,
-            DomainStatus::Failed,
-        ] {
+        for status in DomainStatus::ALL {
             assert_eq!(DomainStatus::parse(status.as_str()).unwrap(), status);
         }
         assert!(DomainStatus::parse("issued").is_err());
