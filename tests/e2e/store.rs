@@ -726,10 +726,31 @@ async fn one_replica_at_a_time_orders_a_certificate_and_its_key_is_sealed() {
             .unwrap();
         assert_eq!(renewals.len(), 1);
         assert_eq!(renewals[0].current_expires_at, Some(certificate.expires_at));
-        let stored: Vec<u8> = sqlx::query_scalar("SELECT certificate_key FROM domains")
-            .fetch_one(store.pool())
+
+        // A domain verified while no CA was configured is ordered once one is.
+        let new = NewDomain {
+            domain: "old.example.com".to_owned(),
+        };
+        store
+            .add_domain("shop", &new, "restapi.test", NOW)
             .await
             .unwrap();
+        let check = store.domain_check("shop", "old.example.com").await.unwrap();
+        assert!(
+            store
+                .record_domain_verified(&check, "seen", false, NOW)
+                .await
+                .unwrap()
+        );
+        let due = store.due_certificate_orders(now, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].name, "old.example.com");
+        let stored: Vec<u8> = sqlx::query_scalar(
+            "SELECT certificate_key FROM domains WHERE name = 'login.example.com'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
         assert!(!stored.windows(12).any(|window| window == b"c2VjcmV0LWtl"));
         database.drop_database().await;
     }

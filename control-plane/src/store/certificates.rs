@@ -64,14 +64,17 @@ type ConfigRow = (
 
 impl Store {
     /// Domains whose certificate order is due at `now` and that no replica holds a lease on,
-    /// the most overdue first.
+    /// the most overdue first; domains verified while no CA was configured come too, since
+    /// they have never had a certificate.
     pub async fn due_certificate_orders(
         &self,
         now: UnixTime,
         limit: i64,
     ) -> Result<Vec<CertificateOrder>, StoreError> {
         let rows: Vec<OrderRow> = sqlx::query_as(&format!(
-            "{SELECT_ORDER} WHERE d.status <> $1 AND d.next_order_at <= $2 \
+            "{SELECT_ORDER} WHERE d.status <> $1 \
+             AND (d.next_order_at <= $2 \
+                  OR (d.next_order_at IS NULL AND d.certificate_chain IS NULL)) \
              AND (d.order_lease_until IS NULL OR d.order_lease_until < $2) \
              ORDER BY d.next_order_at LIMIT $3"
         ))
