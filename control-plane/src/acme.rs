@@ -171,7 +171,10 @@ impl CertificateManager {
                 .take_order_lease(&order.id, &inner.replica, now, now + LEASE_SECONDS)
                 .await?
             {
-                tracing::debug!(domain = %order.name, "another control plane orders this certificate");
+                tracing::debug!(
+                    domain = %order.name,
+                    "another control plane orders this certificate"
+                );
                 continue;
             }
             ran += 1;
@@ -184,7 +187,12 @@ impl CertificateManager {
     async fn run(&self, order: &CertificateOrder) -> Result<(), StoreError> {
         let inner = &self.inner;
         let renewal = order.current_expires_at.is_some();
-        tracing::info!(api = %order.api_name, domain = %order.name, renewal, "ordering a certificate");
+        tracing::info!(
+            api = %order.api_name,
+            domain = %order.name,
+            renewal,
+            "ordering a certificate"
+        );
         let outcome = match tokio::time::timeout(ORDER_TIMEOUT, self.order(order)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(OrderError::Ca(
@@ -241,7 +249,10 @@ impl CertificateManager {
                     .await
             }
             Err(OrderError::Lost) => {
-                tracing::info!(domain = %order.name, "certificate order abandoned: the domain is gone or its lease lapsed");
+                tracing::info!(
+                    domain = %order.name,
+                    "certificate order abandoned: the domain is gone or its lease lapsed"
+                );
                 Ok(())
             }
             Err(OrderError::Store(error)) => Err(error),

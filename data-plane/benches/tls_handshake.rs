@@ -16,6 +16,9 @@
     reason = "a benchmark reports on stdout and stops at its first failure"
 )]
 
+mod common;
+
+use common::{env_number, median};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -259,16 +262,4 @@ fn client_config(ca: &Issuer) -> rustls::ClientConfig {
     // Every handshake a full one, as for a new visitor.
     config.resumption = Resumption::disabled();
     config
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
 }

@@ -15,6 +15,9 @@
     reason = "a benchmark reports on stdout and stops at its first failure"
 )]
 
+mod common;
+
+use common::{env_number, median};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::Command;
@@ -214,16 +217,4 @@ fn run_wrk(script: &std::path::Path, url: &str, seconds: u64) -> f64 {
             eprintln!("cannot read wrk's output:\n{text}");
             std::process::exit(1);
         })
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
 }

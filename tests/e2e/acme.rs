@@ -16,41 +16,25 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::providers::pushed_api;
-use crate::support::db::test_databases;
+use crate::support::db::{TestDatabase, test_databases};
 use crate::support::dns::DnsServer;
 use crate::support::hosted::person;
 use crate::support::pebble::Pebble;
 use crate::support::presets::{Browser, Client, Provider, StandIn};
-use crate::support::stack::{PlatformCertificate, Stack};
+use crate::support::stack::{HttpsDataPlane, PlatformCertificate, Stack};
 
 const DOMAIN: &str = "login.example.com";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_are_issued_served_by_sni_renewed_and_survive_the_ca_being_down() {
     for database in test_databases().await {
-        let dns = DnsServer::start().await;
-        let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut pebble = Pebble::start(dns.address, plain.local_addr().unwrap().port()).await;
-        let stack = Stack::start_with_settings(
-            &database,
-            json!({
-                "dns_server": dns.address.to_string(),
-                "acme_directory_url": pebble.directory,
-                "acme_roots_file": pebble.roots_file,
-            }),
-        )
-        .await;
-        let platform = PlatformCertificate::generate();
-        let plane = stack
-            .region_with_https_data_plane("eu", &platform, plain)
-            .await;
-        stack
-            .create(
-                "/v1/apis",
-                json!({ "name": "shop", "region": "eu", "roles": ["reader"],
-                        "defaultRoles": ["reader"] }),
-            )
-            .await;
+        let Setup {
+            dns,
+            mut pebble,
+            stack,
+            platform,
+            plane,
+        } = Setup::start(&database).await;
         let vipps = StandIn::start(Provider::Vipps, stack.clock.clone()).await;
         let secret = Client {
             secret: Some("vipps-secret".into()),
@@ -231,28 +215,13 @@ async fn certificates_are_issued_served_by_sni_renewed_and_survive_the_ca_being_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_the_ca_cannot_validate_fails_with_its_words_and_is_retried() {
     for database in test_databases().await {
-        let dns = DnsServer::start().await;
-        let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let pebble = Pebble::start(dns.address, plain.local_addr().unwrap().port()).await;
-        let stack = Stack::start_with_settings(
-            &database,
-            json!({
-                "dns_server": dns.address.to_string(),
-                "acme_directory_url": pebble.directory,
-                "acme_roots_file": pebble.roots_file,
-            }),
-        )
-        .await;
-        let platform = PlatformCertificate::generate();
-        let plane = stack
-            .region_with_https_data_plane("eu", &platform, plain)
-            .await;
-        stack
-            .create(
-                "/v1/apis",
-                json!({ "name": "shop", "region": "eu", "roles": ["reader"] }),
-            )
-            .await;
+        let Setup {
+            dns,
+            stack,
+            plane,
+            pebble: _pebble,
+            ..
+        } = Setup::start(&database).await;
 
         // The name points somewhere no data plane listens: the CA cannot fetch the challenge.
         let name = "elsewhere.example.com";
@@ -286,6 +255,53 @@ async fn a_name_the_ca_cannot_validate_fails_with_its_words_and_is_retried() {
 
         drop(stack);
         database.drop_database().await;
+    }
+}
+
+/// Pebble, validating on the plain listener of region `eu`'s data plane, and API `shop` in
+/// that region (new users get `reader`).
+struct Setup {
+    dns: DnsServer,
+    pebble: Pebble,
+    stack: Stack,
+    platform: PlatformCertificate,
+    plane: HttpsDataPlane,
+}
+
+impl Setup {
+    async fn start(database: &TestDatabase) -> Self {
+        let dns = DnsServer::start().await;
+        // Bound first: Pebble must know where to fetch HTTP-01 challenges before it starts,
+        // and the control plane where Pebble is.
+        let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let pebble = Pebble::start(dns.address, plain.local_addr().unwrap().port()).await;
+        let stack = Stack::start_with_settings(
+            database,
+            json!({
+                "dns_server": dns.address.to_string(),
+                "acme_directory_url": pebble.directory,
+                "acme_roots_file": pebble.roots_file,
+            }),
+        )
+        .await;
+        let platform = PlatformCertificate::generate();
+        let plane = stack
+            .region_with_https_data_plane("eu", &platform, plain)
+            .await;
+        stack
+            .create(
+                "/v1/apis",
+                json!({ "name": "shop", "region": "eu", "roles": ["reader"],
+                        "defaultRoles": ["reader"] }),
+            )
+            .await;
+        Self {
+            dns,
+            pebble,
+            stack,
+            platform,
+            plane,
+        }
     }
 }
 

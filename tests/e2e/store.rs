@@ -3,8 +3,8 @@
 
 use restapi_control_plane::MasterKey;
 use restapi_control_plane::store::{
-    ApiChanges, DomainStatus, IssuedCertificate, NewApi, NewDomain, NewNodeCredential, NewRegion,
-    NewServiceAccount, RegionChanges, Store, StoreError,
+    ApiChanges, DomainCheck, DomainStatus, IssuedCertificate, NewApi, NewDomain, NewNodeCredential,
+    NewRegion, NewServiceAccount, RegionChanges, Store, StoreError,
 };
 use restapi_shared::node::{RedeemOutcome, RedeemRefreshRequest, RevokeRefreshRequest};
 use restapi_shared::push::{Change, ChangeBatch, RegionSnapshot};
@@ -610,17 +610,7 @@ async fn one_replica_at_a_time_orders_a_certificate_and_its_key_is_sealed() {
         let store = open(&database).await;
         region(&store, "eu").await;
         api(&store, "shop", "eu").await;
-        let new = NewDomain {
-            domain: "login.example.com".to_owned(),
-        };
-        store
-            .add_domain("shop", &new, "restapi.test", NOW)
-            .await
-            .unwrap();
-        let check = store
-            .domain_check("shop", "login.example.com")
-            .await
-            .unwrap();
+        let check = pending_domain(&store, "login.example.com").await;
         assert!(
             store
                 .due_certificate_orders(NOW, 10)
@@ -728,14 +718,7 @@ async fn one_replica_at_a_time_orders_a_certificate_and_its_key_is_sealed() {
         assert_eq!(renewals[0].current_expires_at, Some(certificate.expires_at));
 
         // A domain verified while no CA was configured is ordered once one is.
-        let new = NewDomain {
-            domain: "old.example.com".to_owned(),
-        };
-        store
-            .add_domain("shop", &new, "restapi.test", NOW)
-            .await
-            .unwrap();
-        let check = store.domain_check("shop", "old.example.com").await.unwrap();
+        let check = pending_domain(&store, "old.example.com").await;
         assert!(
             store
                 .record_domain_verified(&check, "seen", false, NOW)
@@ -754,4 +737,16 @@ async fn one_replica_at_a_time_orders_a_certificate_and_its_key_is_sealed() {
         assert!(!stored.windows(12).any(|window| window == b"c2VjcmV0LWtl"));
         database.drop_database().await;
     }
+}
+
+/// Adds `domain` to API `shop`, pending its DNS proof; returns what checking it needs.
+async fn pending_domain(store: &Store, domain: &str) -> DomainCheck {
+    let new = NewDomain {
+        domain: domain.to_owned(),
+    };
+    store
+        .add_domain("shop", &new, "restapi.test", NOW)
+        .await
+        .unwrap();
+    store.domain_check("shop", domain).await.unwrap()
 }
