@@ -6,6 +6,7 @@
 //! `eu.localhost` for the regional endpoint and `<api>.restapi.localhost` for app hosts, both
 //! of which browsers and curl resolve to this machine.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -36,10 +37,17 @@ pub async fn run(config: Option<PathBuf>) -> Result<(), String> {
     );
     let figment = layered(config.as_deref(), &known, &secrets).map_err(|e| e.to_string())?;
     // Both planes read the app domain and scheme (the control plane for callback URLs), so
-    // dev mode's defaults go under the user's settings once, for both.
+    // dev mode's defaults go under the user's settings once, for both: plain HTTP, or HTTPS
+    // when the user gave the data plane an HTTPS listener.
+    let https_listen: Option<SocketAddr> = figment.extract_inner("data_plane_https_listen").ok();
+    let scheme = if https_listen.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let figment = Figment::new()
         .merge(Serialized::defaults(
-            json!({ "app_domain": DEV_APP_DOMAIN, "public_scheme": "http" }),
+            json!({ "app_domain": DEV_APP_DOMAIN, "public_scheme": scheme }),
         ))
         .merge(figment);
     let mut settings = Settings::from_figment(&figment).map_err(|e| e.to_string())?;
@@ -50,7 +58,9 @@ pub async fn run(config: Option<PathBuf>) -> Result<(), String> {
         .unwrap_or(restapi_data_plane::Settings::default().data_plane_listen);
     let data_listener = bind(data_listen).await?;
     let data_address = data_listener.local_addr().map_err(|e| e.to_string())?;
-    settings.public_port = settings.public_port.or(Some(data_address.port()));
+    // Browsers use the HTTPS listener when there is one; the plain one then redirects there.
+    let port = https_listen.map_or(data_address.port(), |address| address.port());
+    settings.public_port = settings.public_port.or(Some(port));
     restapi_shared::telemetry::init(settings.log_format);
     if settings.master_key.is_none() {
         let key = load_or_create_dev_master_key(&settings.data_dir).map_err(|e| e.to_string())?;
@@ -85,11 +95,11 @@ pub async fn run(config: Option<PathBuf>) -> Result<(), String> {
     let data_plane =
         DataPlane::start(data_settings.clone(), Clock::System).map_err(|e| e.to_string())?;
 
-    let port = data_address.port();
+    let scheme = data_settings.public_scheme.as_str();
     tracing::info!(
         admin_api = %format!("http://{control_address}/v1 (docs: http://{control_address}/docs)"),
-        regional_endpoint = %format!("http://{DEV_REGION}.localhost:{port}/<api>/"),
-        app_host = %format!("http://<api>.{app_domain}:{port}/api/"),
+        regional_endpoint = %format!("{scheme}://{DEV_REGION}.localhost:{port}/<api>/"),
+        app_host = %format!("{scheme}://<api>.{app_domain}:{port}/api/"),
         "dev stack running; Ctrl-C stops it"
     );
 

@@ -150,9 +150,14 @@ impl DomainVerifier {
         };
 
         if findings.verified {
+            let message = if self.orders_certificates {
+                format!("{}; ordering its certificate", findings.message)
+            } else {
+                findings.message
+            };
             if self
                 .store
-                .record_domain_verified(check, &findings.message, self.orders_certificates, now)
+                .record_domain_verified(check, &message, self.orders_certificates, now)
                 .await?
             {
                 tracing::info!(api = %check.api_name, domain = %check.name, "custom domain verified");

@@ -63,6 +63,8 @@ async fn certificates_are_issued_served_by_sni_renewed_and_survive_the_ca_being_
             .await;
         let verified = verify(&stack, DOMAIN).await;
         assert_eq!(verified["status"], "verifying", "{verified}");
+        let message = verified["statusMessage"].as_str().unwrap();
+        assert!(message.ends_with("; ordering its certificate"), "{message}");
         stack.wait_for_push(&plane.plain).await;
         assert_eq!(
             pushed_domain(&stack, DOMAIN).await,
