@@ -139,7 +139,9 @@ pub(crate) const GENERIC: Preset = Preset {
 /// The preset of a kind of provider.
 pub(crate) fn preset(kind: ProviderKind) -> Preset {
     match kind {
-        ProviderKind::Google | ProviderKind::Oidc => GENERIC,
+        // Passkeys never reach `start` or the callback ([`enabled_provider`]); the generic
+        // preset only keeps the match whole.
+        ProviderKind::Google | ProviderKind::Oidc | ProviderKind::Passkey => GENERIC,
         ProviderKind::Microsoft => microsoft::PRESET,
         ProviderKind::Apple => apple::PRESET,
         ProviderKind::Facebook => facebook::PRESET,
@@ -404,7 +406,7 @@ fn login_page(call: &EndpointCall<'_>, host: &LoginHost, look: &Look<'_>) -> Res
         .api
         .providers
         .iter()
-        .filter(|provider| provider.enabled)
+        .filter(|provider| provider.enabled && provider.kind != ProviderKind::Passkey)
         .map(|provider| ProviderLink {
             display_name: &provider.display_name,
             href: format!(
@@ -625,7 +627,7 @@ fn enabled_provider<'a>(
 ) -> Result<&'a ProviderConfig, LoginError> {
     call.api
         .provider(provider_id)
-        .filter(|provider| provider.enabled)
+        .filter(|provider| provider.enabled && provider.kind != ProviderKind::Passkey)
         .ok_or(LoginError::UnknownProvider)
 }
 
