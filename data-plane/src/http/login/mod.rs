@@ -8,7 +8,8 @@
 //! the answer against it, exchanges the code, verifies the ID token, asks the control plane
 //! which user this is, and sets the session cookies. Nothing is written on the data plane.
 //!
-//! Provider kinds differ in small ways, each described by a [`Preset`].
+//! Provider kinds differ in small ways, each described by a [`Preset`]. Passkeys are no
+//! redirect to a provider: their ceremonies run on the login page itself ([`passkey`]).
 
 mod apple;
 pub(crate) mod authorization;
@@ -16,6 +17,9 @@ mod facebook;
 mod microsoft;
 mod oidc;
 mod page;
+mod passkey;
+mod passkey_account;
+mod passkey_page;
 mod redirect;
 pub(crate) mod state;
 mod vipps;
@@ -37,6 +41,7 @@ use authorization::{AuthorizationRequest, CodeClaims, Refusal};
 use oidc::Flow;
 pub(crate) use oidc::ProviderDirectory;
 use page::{Look, ProviderLink};
+use passkey_page::PasskeySection;
 use state::{LOGIN_STATE_TTL, LoginState, StateError};
 
 use super::EndpointCall;
@@ -301,6 +306,11 @@ impl LoginHost {
         }
     }
 
+    /// The page where a signed-in user manages their passkeys.
+    fn passkeys_path(&self) -> String {
+        format!("{}/passkeys", self.login_path)
+    }
+
     fn callback_url(&self, provider_id: &str) -> String {
         format!(
             "{}{}/callback/{provider_id}",
@@ -339,6 +349,21 @@ pub(super) async fn login(call: EndpointCall<'_>, body: Body) -> Response {
             return method_not_allowed(&look, "GET, HEAD");
         }
         return login_page(&call, &host, &look);
+    }
+    if passkey::is_json_endpoint(rest) {
+        return passkey::json_endpoint(&call, &host, rest, body).await;
+    }
+    if rest == "/passkeys" {
+        if !is_get {
+            return method_not_allowed(&look, "GET, HEAD");
+        }
+        return passkey_account::manage(&call, &host, &look).await;
+    }
+    if rest == "/passkeys/remove" {
+        if *method != Method::POST {
+            return method_not_allowed(&look, "POST");
+        }
+        return passkey_account::remove(&call, &host, &look, body).await;
     }
     if let Some(provider_id) = rest.strip_prefix("/start/") {
         if !is_get {
@@ -416,7 +441,17 @@ fn login_page(call: &EndpointCall<'_>, host: &LoginHost, look: &Look<'_>) -> Res
             ),
         })
         .collect();
-    page::login_page(look, &links)
+    // TODO(#5): an app's authorization request (a public client using `/login`) is not yet
+    // finished with a passkey; the section is left out there rather than sign the browser in
+    // instead of answering the app.
+    let is_app_request = authorization::is_authorization_request(query);
+    let passkey_provider = passkey::provider(call).filter(|_| !is_app_request);
+    let section = passkey_provider.map(|provider| PasskeySection {
+        login_path: &host.login_path,
+        query: &start_query,
+        sign_up: provider.auto_create,
+    });
+    page::login_page(look, &links, section.as_ref())
 }
 
 /// `GET login/start/<provider>`: seal the flow's state into the login cookie and send the
