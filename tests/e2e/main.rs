@@ -22,6 +22,7 @@ mod lifecycle;
 mod login;
 mod openapi;
 mod operations;
+mod passkey;
 mod pkce;
 mod presets;
 mod providers;

@@ -1,0 +1,677 @@
+//! Passkeys on the hosted login, through both planes on every backend under test, with
+//! webauthn-rs' software authenticator playing the person's device.
+//!
+//! The software authenticator (`SoftPasskey`) keeps no discoverable credentials: it signs
+//! only for the credential ids it is given and returns no user handle. The [`Device`] here
+//! plays the part a passkey provider plays for it: it remembers which user handle each
+//! credential was made for, picks the credential, and returns that handle with the assertion
+//! (the handle is not signed, so this changes nothing the server verifies). It also drops
+//! `requireResidentKey` before creating, after checking that the server asked for it.
+//!
+//! Every refusal must be a stable JSON error that stores nothing and sets no session.
+
+use std::collections::{BTreeMap, HashMap};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::header::{CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use webauthn_authenticator_rs::AuthenticatorBackend;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, PublicKeyCredential, RequestChallengeResponse, Url,
+};
+
+use crate::support::db::test_databases;
+use crate::support::hosted::{ACCESS_COOKIE, API, REFRESH_COOKIE, Setup, person, signed_in};
+use crate::support::stack::{APP_DOMAIN, DataPlaneHandle, Stack};
+
+const PASSKEY_COOKIE: &str = "restapi-passkey";
+/// A second API of the region, whose passkeys must mean nothing to `shop`.
+const OTHER_API: &str = "mall";
+
+/// A person's device: the software authenticator and the user handles of its credentials.
+struct Device {
+    authenticator: SoftPasskey,
+    handles: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Device {
+    fn new() -> Self {
+        Self {
+            // `true`: the soft authenticator reports user verification, as a passkey does.
+            authenticator: SoftPasskey::new(true),
+            handles: HashMap::new(),
+        }
+    }
+
+    /// `navigator.credentials.create()` at `origin` with the server's options.
+    fn create(&mut self, origin: &str, options: &Value) -> Value {
+        let selection = &options["publicKey"]["authenticatorSelection"];
+        assert_eq!(
+            (&selection["residentKey"], &selection["requireResidentKey"]),
+            (&json!("required"), &json!(true)),
+            "a passkey must be a discoverable credential: {options}"
+        );
+        let mut options = options.clone();
+        options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(false);
+        let options: CreationChallengeResponse =
+            serde_json::from_value(options).expect("creation options");
+        let user_handle = options.public_key.user.id.to_vec();
+        let origin = Url::parse(origin).expect("origin");
+        let credential = self
+            .authenticator
+            .perform_register(origin, options.public_key, 60_000)
+            .expect("the authenticator creates a credential");
+        self.handles.insert(credential.raw_id.to_vec(), user_handle);
+        serde_json::to_value(credential).expect("credential JSON")
+    }
+
+    /// `navigator.credentials.get()` at `origin`, the person choosing `credential_id`.
+    fn get(&mut self, origin: &str, options: &Value, credential_id: &[u8]) -> Value {
+        assert_eq!(
+            options["publicKey"]["allowCredentials"],
+            json!([]),
+            "a passkey sign-in names no credential: the browser offers them"
+        );
+        let mut options = options.clone();
+        options["publicKey"]["allowCredentials"] =
+            json!([{ "type": "public-key", "id": URL_SAFE_NO_PAD.encode(credential_id) }]);
+        let options: RequestChallengeResponse =
+            serde_json::from_value(options).expect("request options");
+        let origin = Url::parse(origin).expect("origin");
+        let mut credential: PublicKeyCredential = self
+            .authenticator
+            .perform_auth(origin, options.public_key, 60_000)
+            .expect("the authenticator signs");
+        let handle = self.handles.get(credential_id).expect("known credential");
+        credential.response.user_handle = Some(handle.clone().into());
+        serde_json::to_value(credential).expect("assertion JSON")
+    }
+
+    /// The id of the only credential made so far, or the last one.
+    fn last_credential(&self) -> Vec<u8> {
+        self.handles.keys().last().expect("a credential").clone()
+    }
+}
+
+/// A browser tab on one host: its cookies, sending the host's own `Origin`.
+struct Tab {
+    http: reqwest::Client,
+    origin: String,
+    login: String,
+    cookies: BTreeMap<String, String>,
+}
+
+impl Tab {
+    fn new(plane: &DataPlaneHandle, api: &str) -> Self {
+        let host = format!("{api}.{APP_DOMAIN}");
+        Self {
+            http: plane.client(&[&host]),
+            origin: format!("http://{host}:{}", plane.addr.port()),
+            login: "/login".to_owned(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    /// `POST <login path><path>` with a JSON body; the status and the JSON answer.
+    async fn post(&mut self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .send(
+                Method::POST,
+                path,
+                Some(body.to_string()),
+                "application/json",
+            )
+            .await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        content_type: &str,
+    ) -> reqwest::Response {
+        let url = format!("{}{}{path}", self.origin, self.login);
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(ORIGIN, &self.origin)
+            .header(COOKIE, self.cookie_header());
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, content_type).body(body);
+        }
+        let response = request.send().await.expect("request");
+        for value in response.headers().get_all(SET_COOKIE) {
+            let text = value.to_str().expect("cookie header");
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').expect("cookie pair");
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else if !attributes.contains("Path=/api/_logout") {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        response
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn cookie(&self, name: &str) -> Option<&String> {
+        self.cookies.get(name)
+    }
+
+    /// The claims of the access cookie.
+    fn claims(&self) -> Value {
+        let token = self.cookie(ACCESS_COOKIE).expect("access cookie");
+        let payload = token.split('.').nth(1).expect("JWT");
+        let bytes = URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+        serde_json::from_slice(&bytes).expect("claims")
+    }
+
+    /// Signs up with a new passkey on `device`; the status and answer of the last step.
+    async fn sign_up(
+        &mut self,
+        device: &mut Device,
+        name: &str,
+        email: &str,
+    ) -> (StatusCode, Value) {
+        let (status, options) = self
+            .post(
+                "/passkey/sign-up/options",
+                &json!({ "name": name, "email": email }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{options}");
+        let credential = device.create(&self.origin, &options);
+        self.post("/passkey/sign-up", &credential).await
+    }
+
+    /// Signs in with `device`'s credential `credential_id`.
+    async fn sign_in(&mut self, device: &mut Device, credential_id: &[u8]) -> (StatusCode, Value) {
+        let (status, options) = self.post("/passkey/sign-in/options", &json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{options}");
+        assert_eq!(options["mediation"], "conditional", "{options}");
+        let assertion = device.get(&self.origin, &options, credential_id);
+        self.post("/passkey/sign-in", &assertion).await
+    }
+
+    /// The hosted page of the user's passkeys.
+    async fn passkeys_page(&mut self) -> (StatusCode, String) {
+        let response = self.send(Method::GET, "/passkeys", None, "").await;
+        let status = response.status();
+        (status, response.text().await.expect("page"))
+    }
+
+    /// Calls the API with the cookies, as the page's own scripts would.
+    async fn call_api(&mut self, path: &str) -> StatusCode {
+        let url = format!("{}/api{path}", self.origin);
+        let response = self
+            .http
+            .get(url)
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("API call");
+        response.status()
+    }
+}
+
+/// A region with APIs `shop` (passkeys create users) and `mall`, both with a passkey provider.
+struct PasskeyStack {
+    stack: Stack,
+    plane: DataPlaneHandle,
+}
+
+impl PasskeyStack {
+    async fn start(database: &crate::support::db::TestDatabase) -> Self {
+        let stack = Stack::start(database).await;
+        let plane = stack.region_with_data_plane("eu").await;
+        for name in [API, OTHER_API] {
+            stack
+                .create(
+                    "/v1/apis",
+                    json!({ "name": name, "region": "eu", "roles": ["reader", "writer"],
+                            "defaultRoles": ["reader"] }),
+                )
+                .await;
+            stack
+                .create(
+                    &format!("/v1/apis/{name}/providers"),
+                    json!({ "kind": "passkey", "autoCreate": true }),
+                )
+                .await;
+        }
+        stack.wait_for_push(&plane).await;
+        Self { stack, plane }
+    }
+
+    fn tab(&self) -> Tab {
+        Tab::new(&self.plane, API)
+    }
+
+    async fn users(&self, api: &str) -> Vec<Value> {
+        let path = format!("/v1/apis/{api}/users");
+        let (status, page) = self.stack.admin_request(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["items"].as_array().expect("items").clone()
+    }
+
+    async fn passkeys(&self, user_id: &str) -> Vec<Value> {
+        let path = format!("/v1/apis/{API}/users/{user_id}/passkeys");
+        let (status, list) = self.stack.admin_request(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list.as_array().expect("passkeys").clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_up_signs_in_and_removes_passkeys_on_the_page_and_through_the_admin_api() {
+    for database in test_databases().await {
+        let setup = PasskeyStack::start(&database).await;
+        let backend = database.backend;
+        let mut device = Device::new();
+
+        // The login page offers the button, the autofill field and the sign-up form.
+        let mut tab = setup.tab();
+        let page = tab.send(Method::GET, "", None, "").await;
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .expect("CSP")
+            .to_owned();
+        let html = page.text().await.expect("page");
+        assert!(html.contains("Sign in with a passkey"), "{html}");
+        assert!(
+            html.contains("autocomplete=\"username webauthn\""),
+            "{html}"
+        );
+        assert!(html.contains("Create an account with a passkey"), "{html}");
+        assert!(csp.contains("script-src 'nonce-"), "{csp}");
+
+        // Sign-up: a user with the API's default roles, signed in with the usual cookies.
+        let (status, answer) = tab
+            .sign_up(&mut device, "Ada Lovelace", "ada@example.com")
+            .await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {answer}");
+        assert_eq!(answer["redirect"], "/");
+        assert!(tab.cookie(REFRESH_COOKIE).is_some());
+        assert!(
+            tab.cookie(PASSKEY_COOKIE).is_none(),
+            "the ceremony cookie is spent"
+        );
+        let claims = tab.claims();
+        assert_eq!(claims["name"], "Ada Lovelace");
+        assert_eq!(claims["email"], "ada@example.com");
+        assert_eq!(claims["roles"], json!(["reader"]));
+        let user_id = claims["sub"].as_str().expect("sub").to_owned();
+        assert_eq!(setup.users(API).await.len(), 1);
+        assert_eq!(setup.users(OTHER_API).await.len(), 0);
+
+        // Sign-in in a fresh browser, without a user name: the same user.
+        let credential_id = device.last_credential();
+        let mut later = setup.tab();
+        let (status, answer) = later.sign_in(&mut device, &credential_id).await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {answer}");
+        assert_eq!(later.claims()["sub"], user_id.as_str());
+        assert_eq!(setup.users(API).await.len(), 1, "a sign-in creates nobody");
+
+        // The operator sees the passkey, its use and flags, never its key.
+        let listed = setup.passkeys(&user_id).await;
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert!(listed[0]["lastUsedAt"].is_string(), "{listed:?}");
+        assert!(listed[0].get("credential").is_none(), "{listed:?}");
+        let passkey_id = listed[0]["id"].as_str().expect("id").to_owned();
+        let identities_path = format!("/v1/apis/{API}/users/{user_id}/identities");
+        let (_, identities) = setup
+            .stack
+            .admin_request(Method::GET, &identities_path, None)
+            .await;
+        assert_eq!(identities[0]["authority"], "passkey", "{identities}");
+
+        // The person sees it on the hosted page.
+        let (status, html) = later.passkeys_page().await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        assert!(html.contains(&passkey_id), "{html}");
+
+        // The operator removes it: it signs in no more, and no session is set.
+        let path = format!("/v1/apis/{API}/users/{user_id}/passkeys/{passkey_id}");
+        let (status, body) = setup.stack.admin_request(Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (status, body) = setup.stack.admin_request(Method::DELETE, &path, None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
+        let mut removed = setup.tab();
+        let (status, answer) = removed.sign_in(&mut device, &credential_id).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unknown_passkey")),
+            "{answer}"
+        );
+        assert!(removed.cookie(ACCESS_COOKIE).is_none());
+        assert!(setup.passkeys(&user_id).await.is_empty());
+
+        // Unknown users and APIs are the admin API's usual JSON errors.
+        let path = format!("/v1/apis/{API}/users/usr_nobody/passkeys");
+        let (status, body) = setup.stack.admin_request(Method::GET, &path, None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_user_adds_a_passkey_after_a_recent_sign_in_and_removes_it_on_the_page() {
+    for database in test_databases().await {
+        let setup = Setup::start(&database).await;
+        let backend = database.backend;
+        let providers = format!("/v1/apis/{API}/providers");
+        setup
+            .stack
+            .create(
+                &providers,
+                json!({ "kind": "passkey", "autoCreate": false }),
+            )
+            .await;
+        setup.stack.wait_for_push(&setup.plane).await;
+
+        // Ada signs in with Vipps: an existing account, no passkey yet.
+        setup
+            .vipps
+            .sign_in_as(person("vipps-ada", "Ada", "ada@example.com"));
+        let browser = setup.browser();
+        let landing = browser.sign_in(&setup.start_url(&setup.open)).await;
+        let user_id = signed_in(&browser, &landing)["sub"]
+            .as_str()
+            .expect("sub")
+            .to_owned();
+        let host = format!("{API}.{APP_DOMAIN}");
+        let mut tab = Tab::new(&setup.plane, API);
+        for name in [ACCESS_COOKIE, REFRESH_COOKIE] {
+            let value = browser.cookie(&host, name).expect("session cookie");
+            tab.cookies.insert(name.to_owned(), value);
+        }
+
+        // The provider creates no users: no sign-up form, and the endpoint refuses.
+        let html = tab
+            .send(Method::GET, "", None, "")
+            .await
+            .text()
+            .await
+            .expect("page");
+        assert!(html.contains("Sign in with a passkey"), "{html}");
+        assert!(!html.contains("Create an account with a passkey"), "{html}");
+
+        // Within minutes of the sign-in she adds a passkey on her page.
+        let (status, html) = tab.passkeys_page().await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("id=\"passkey-add\""), "{html}");
+        let mut device = Device::new();
+        let (status, options) = tab.post("/passkeys/add/options", &json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {options}");
+        let credential = device.create(&tab.origin, &options);
+        let (status, added) = tab.post("/passkeys/add", &credential).await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {added}");
+        let passkey_id = added["id"].as_str().expect("passkey id").to_owned();
+
+        // It signs her in, to her own account, and the API takes the cookies.
+        let credential_id = device.last_credential();
+        let mut later = Tab::new(&setup.plane, API);
+        let (status, answer) = later.sign_in(&mut device, &credential_id).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(later.claims()["sub"], user_id.as_str());
+        assert_ne!(later.call_api("/_userinfo").await, StatusCode::UNAUTHORIZED);
+        assert_eq!(setup.users().await.len(), 1);
+
+        // Minutes later, even with a refreshed cookie, adding another needs a new sign-in.
+        setup.stack.clock.advance(301);
+        let refreshed = tab
+            .http
+            .post(format!("{}/api/_refresh", tab.origin))
+            .header(ORIGIN, &tab.origin)
+            .header(COOKIE, tab.cookie_header())
+            .send()
+            .await
+            .expect("refresh");
+        assert_eq!(refreshed.status(), StatusCode::NO_CONTENT);
+        for value in refreshed.headers().get_all(SET_COOKIE) {
+            let text = value.to_str().expect("cookie");
+            let (pair, _) = text.split_once(';').expect("attributes");
+            let (name, value) = pair.split_once('=').expect("pair");
+            if name == ACCESS_COOKIE {
+                tab.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let (status, answer) = tab.post("/passkeys/add/options", &json!({})).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::FORBIDDEN, Some("reauthentication_required")),
+            "{answer}"
+        );
+        let (_, html) = tab.passkeys_page().await;
+        assert!(html.contains("passkey-reauthenticate"), "{html}");
+
+        // She removes the passkey on her page; it signs in no more.
+        let response = tab
+            .send(
+                Method::POST,
+                "/passkeys/remove",
+                Some(format!("passkey={passkey_id}")),
+                "application/x-www-form-urlencoded",
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let (_, html) = tab.passkeys_page().await;
+        assert!(html.contains("You have no passkey yet"), "{html}");
+        let mut after = Tab::new(&setup.plane, API);
+        let (status, answer) = after.sign_in(&mut device, &credential_id).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unknown_passkey"))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_passkey_input_is_refused_with_a_clear_error_and_stores_nothing() {
+    for database in test_databases().await {
+        let setup = PasskeyStack::start(&database).await;
+        let backend = database.backend;
+        let mut device = Device::new();
+        let mut tab = setup.tab();
+        let (status, answer) = tab.sign_up(&mut device, "Bob", "bob@example.com").await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {answer}");
+        let user_id = tab.claims()["sub"].as_str().expect("sub").to_owned();
+        let credential_id = device.last_credential();
+        let refused = |tab: &Tab, answer: &Value, status: StatusCode, code: &str| {
+            assert_eq!(answer["error"].as_str(), Some(code), "{backend}: {answer}");
+            assert_eq!(
+                answer["message"].as_str().map(str::is_empty),
+                Some(false),
+                "a readable message: {answer}"
+            );
+            let _ = status;
+            assert!(
+                tab.cookie(ACCESS_COOKIE).is_none(),
+                "no session after {code}"
+            );
+        };
+
+        // A replayed assertion, with its cookie: the challenge is spent.
+        let mut first = setup.tab();
+        let (_, options) = first.post("/passkey/sign-in/options", &json!({})).await;
+        let ceremony = first
+            .cookie(PASSKEY_COOKIE)
+            .expect("ceremony cookie")
+            .clone();
+        let assertion = device.get(&first.origin, &options, &credential_id);
+        let (status, _) = first.post("/passkey/sign-in", &assertion).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut replay = setup.tab();
+        replay.cookies.insert(PASSKEY_COOKIE.to_owned(), ceremony);
+        let (status, answer) = replay.post("/passkey/sign-in", &assertion).await;
+        // This authenticator counts its signatures, so the counter refuses the replay before
+        // the control plane sees it; for one that does not (synced passkeys send 0), the spent
+        // challenge does (the store test covers that record).
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        refused(&replay, &answer, status, "passkey_refused");
+        // The same assertion against a fresh challenge does not answer it.
+        let mut fresh = setup.tab();
+        fresh.post("/passkey/sign-in/options", &json!({})).await;
+        let (status, answer) = fresh.post("/passkey/sign-in", &assertion).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        refused(&fresh, &answer, status, "challenge_invalid");
+
+        // A wrong origin: the browser ran another site's page.
+        let mut wrong_origin = setup.tab();
+        let (_, options) = wrong_origin
+            .post("/passkey/sign-in/options", &json!({}))
+            .await;
+        let port = setup.plane.addr.port();
+        let evil = format!("http://evil.{APP_DOMAIN}:{port}");
+        let assertion = device.get(&evil, &options, &credential_id);
+        let (status, answer) = wrong_origin.post("/passkey/sign-in", &assertion).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        refused(&wrong_origin, &answer, status, "origin_mismatch");
+
+        // A wrong relying party id: signed for the parent domain.
+        let mut wrong_rp = setup.tab();
+        let (_, mut options) = wrong_rp.post("/passkey/sign-in/options", &json!({})).await;
+        options["publicKey"]["rpId"] = json!(APP_DOMAIN);
+        let assertion = device.get(&wrong_rp.origin, &options, &credential_id);
+        let (status, answer) = wrong_rp.post("/passkey/sign-in", &assertion).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        refused(&wrong_rp, &answer, status, "relying_party_mismatch");
+
+        // A stale challenge cookie, a missing one and a forged one.
+        let mut stale = setup.tab();
+        let (_, options) = stale.post("/passkey/sign-in/options", &json!({})).await;
+        let assertion = device.get(&stale.origin, &options, &credential_id);
+        setup.stack.clock.advance(301);
+        let (status, answer) = stale.post("/passkey/sign-in", &assertion).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        refused(&stale, &answer, status, "challenge_expired");
+        let mut missing = setup.tab();
+        let (status, answer) = missing.post("/passkey/sign-in", &assertion).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        refused(&missing, &answer, status, "challenge_missing");
+        missing
+            .cookies
+            .insert(PASSKEY_COOKIE.to_owned(), "forged".to_owned());
+        let (status, answer) = missing.post("/passkey/sign-in", &assertion).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        refused(&missing, &answer, status, "challenge_invalid");
+
+        // A credential of another API: `mall` knows nothing of `shop`'s passkeys.
+        let mut mall = Tab::new(&setup.plane, OTHER_API);
+        let (status, answer) = mall.sign_in(&mut device, &credential_id).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        refused(&mall, &answer, status, "unknown_passkey");
+        assert!(setup.users(OTHER_API).await.is_empty());
+
+        // Malformed bodies and a cross-site request.
+        let mut garbage = setup.tab();
+        garbage.post("/passkey/sign-in/options", &json!({})).await;
+        let (status, answer) = garbage.post("/passkey/sign-in", &json!({ "id": 1 })).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        refused(&garbage, &answer, status, "invalid_request");
+        let (status, answer) = garbage
+            .post("/passkey/sign-up/options", &json!({ "name": "" }))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        refused(&garbage, &answer, status, "invalid_request");
+        let response = setup
+            .tab()
+            .http
+            .post(format!(
+                "http://{API}.{APP_DOMAIN}:{port}/login/passkey/sign-in/options"
+            ))
+            .header(ORIGIN, "https://evil.example")
+            .send()
+            .await
+            .expect("cross-site");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+        // Adding a passkey without a session.
+        let mut anonymous = setup.tab();
+        let (status, answer) = anonymous.post("/passkeys/add/options", &json!({})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        refused(&anonymous, &answer, status, "unauthorized");
+
+        // A disabled user: the verified passkey does not sign in.
+        let path = format!("/v1/apis/{API}/users/{user_id}");
+        let (status, body) = setup
+            .stack
+            .admin_request(Method::PATCH, &path, Some(json!({ "disabled": true })))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let mut disabled = setup.tab();
+        let (status, answer) = disabled.sign_in(&mut device, &credential_id).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        refused(&disabled, &answer, status, "user_disabled");
+
+        // Sign-up where the provider creates no users.
+        let providers = format!("/v1/apis/{OTHER_API}/providers");
+        let (_, list) = setup
+            .stack
+            .admin_request(Method::GET, &providers, None)
+            .await;
+        let provider = list
+            .as_array()
+            .or_else(|| list["items"].as_array())
+            .and_then(|items| items.first())
+            .expect("mall's provider")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let (status, body) = setup
+            .stack
+            .admin_request(
+                Method::PATCH,
+                &format!("{providers}/{provider}"),
+                Some(json!({ "autoCreate": false })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        setup.stack.wait_for_push(&setup.plane).await;
+        let mut closed = Tab::new(&setup.plane, OTHER_API);
+        let (status, answer) = closed
+            .post("/passkey/sign-up/options", &json!({ "name": "Eve" }))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        refused(&closed, &answer, status, "not_registered");
+
+        // Nothing was stored by any of it.
+        assert_eq!(setup.users(API).await.len(), 1);
+        assert!(setup.users(OTHER_API).await.is_empty());
+        assert_eq!(setup.passkeys(&user_id).await.len(), 1);
+
+        // A provider of kind passkey takes no client settings.
+        let (status, body) = setup
+            .stack
+            .admin_request(
+                Method::POST,
+                &format!("/v1/apis/{API}/providers"),
+                Some(json!({ "kind": "passkey", "clientId": "x" })),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_field")),
+            "{body}"
+        );
+    }
+}
