@@ -556,6 +556,35 @@ async fn bad_passkey_input_is_refused_with_a_clear_error_and_stores_nothing() {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         refused(&wrong_rp, &answer, status, "relying_party_mismatch");
 
+        // A ceremony started on the app host does not finish on the regional host: the
+        // relying party is the host, and the regional one is another.
+        let mut app = setup.tab();
+        let (_, options) = app.post("/passkey/sign-in/options", &json!({})).await;
+        let ceremony = app.cookie(PASSKEY_COOKIE).expect("ceremony cookie").clone();
+        let assertion = device.get(&app.origin, &options, &credential_id);
+        let region_host = &setup.plane.region_host;
+        let regional = format!("http://{region_host}:{port}");
+        let response = setup
+            .plane
+            .client(&[region_host])
+            .post(format!("{regional}/{API}/login/passkey/sign-in"))
+            .header(ORIGIN, &regional)
+            .header(COOKIE, format!("{PASSKEY_COOKIE}={ceremony}"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(assertion.to_string())
+            .send()
+            .await
+            .expect("regional sign-in");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let answer: Value = response.json().await.expect("JSON error");
+        assert_eq!(answer["error"], "relying_party_mismatch", "{answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|message| message.contains(region_host.as_str())),
+            "{answer}"
+        );
+
         // A stale challenge cookie, a missing one and a forged one.
         let mut stale = setup.tab();
         let (_, options) = stale.post("/passkey/sign-in/options", &json!({})).await;

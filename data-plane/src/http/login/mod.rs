@@ -18,8 +18,6 @@ mod microsoft;
 mod oidc;
 mod page;
 mod passkey;
-mod passkey_account;
-mod passkey_page;
 mod redirect;
 pub(crate) mod state;
 mod vipps;
@@ -41,7 +39,7 @@ use authorization::{AuthorizationRequest, CodeClaims, Refusal};
 use oidc::Flow;
 pub(crate) use oidc::ProviderDirectory;
 use page::{Look, ProviderLink};
-use passkey_page::PasskeySection;
+use passkey::PasskeySection;
 use state::{LOGIN_STATE_TTL, LoginState, StateError};
 
 use super::EndpointCall;
@@ -357,13 +355,13 @@ pub(super) async fn login(call: EndpointCall<'_>, body: Body) -> Response {
         if !is_get {
             return method_not_allowed(&look, "GET, HEAD");
         }
-        return passkey_account::manage(&call, &host, &look).await;
+        return passkey::manage(&call, &host, &look).await;
     }
     if rest == "/passkeys/remove" {
         if *method != Method::POST {
             return method_not_allowed(&look, "POST");
         }
-        return passkey_account::remove(&call, &host, &look, body).await;
+        return passkey::remove(&call, &host, &look, body).await;
     }
     if let Some(provider_id) = rest.strip_prefix("/start/") {
         if !is_get {

@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use restapi_shared::push::Branding;
 
-use super::passkey_page::{self, PasskeySection};
+use super::passkey::{self, PasskeySection};
 
 /// Buttons and links when the branding names no colour.
 const DEFAULT_PRIMARY: &str = "#2557d6";
@@ -57,12 +57,12 @@ pub(crate) fn login_page(
     let _ = writeln!(body, "<h1>Sign in to {}</h1>", escape(look.title));
     let title = format!("Sign in to {}", look.title);
     if let Some(section) = passkey {
-        body.push_str(&passkey_page::login_section(section));
+        body.push_str(&passkey::login_section(section));
         if !providers.is_empty() {
             body.push_str("<p class=\"or\">or</p>\n");
             push_provider_links(&mut body, providers);
         }
-        return document_with_script(StatusCode::OK, look, &title, &body, passkey_page::SCRIPT);
+        return document_with_script(StatusCode::OK, look, &title, &body, passkey::SCRIPT);
     }
     if providers.is_empty() {
         body.push_str(

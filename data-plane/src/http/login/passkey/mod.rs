@@ -14,37 +14,43 @@
 //! origin the page's own. A passkey made on the app host therefore does not work on the
 //! regional host or a custom domain, as WebAuthn intends.
 
+mod account;
+mod ceremony;
+mod error;
+mod page;
+
 use axum::body::Body;
-use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use restapi_shared::clock::UnixTime;
-use restapi_shared::ids::{self, new_id};
 use restapi_shared::node::{
-    PasskeyListRequest, PasskeyListResponse, PasskeyLookupRequest, PasskeyOwner,
-    PasskeyRegisterOutcome, PasskeyRegisterRequest, PasskeyRemoveRequest, PasskeySignInOutcome,
-    PasskeySignInRequest, ResolvedUser,
+    PasskeyLookupRequest, PasskeyOwner, PasskeyRegisterOutcome, PasskeyRegisterRequest,
+    PasskeySignInOutcome, PasskeySignInRequest, ResolvedUser,
 };
 use restapi_shared::push::{ProviderConfig, ProviderKind};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, DiscoverableAuthentication, DiscoverableKey, Passkey,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn,
-    WebauthnBuilder, WebauthnError,
+    DiscoverableKey, Passkey, PublicKeyCredential, RegisterPublicKeyCredential, WebauthnError,
 };
 
 use super::super::body::read_limited;
 use super::super::csrf;
-use super::super::session::{self, SessionCookie};
+use super::super::session;
 use super::super::{EndpointCall, error};
-use super::state::{self, StateError};
 use super::{LoginHost, append_cookie, checked_redirect};
-use crate::cookies;
 use crate::grants::IssueContext;
 use crate::metrics::SignInOutcome;
+use account::{list, signed_in_user};
+pub(crate) use account::{manage, remove};
+use ceremony::{
+    RelyingParty, Step, credential_json, decode_user_handle, discoverable, new_ceremony,
+    new_user_handle, opened_ceremony, options_response,
+};
+pub(crate) use error::PasskeyError;
+use error::verification_error;
+pub(crate) use page::{PasskeySection, SCRIPT, login_section};
 
 /// How long a ceremony may take from its options to the credential, in seconds; also the
 /// timeout the browser is given.
@@ -57,257 +63,6 @@ const PASSKEY_LABEL: &str = "Passkey";
 const MAX_NAME_LEN: usize = 200;
 /// Longest email address.
 const MAX_EMAIL_LEN: usize = 254;
-
-/// Why a passkey step did not go through; each maps to one stable error code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum PasskeyError {
-    /// The API has no enabled passkey provider.
-    #[error("passkeys are not enabled")]
-    NotEnabled,
-    /// The host is no domain name (an IP address), so it cannot be a relying party id.
-    #[error("host cannot be a relying party")]
-    HostNotRelyingParty,
-    /// The ceremony was started on another host than the one finishing it.
-    #[error("ceremony started on another host")]
-    HostMismatch,
-    /// The browser says the credential was made for another origin.
-    #[error("origin mismatch")]
-    OriginMismatch,
-    /// The authenticator signed for another relying party id.
-    #[error("relying party id mismatch")]
-    RelyingPartyIdMismatch,
-    /// No passkey cookie came with the credential.
-    #[error("challenge missing")]
-    ChallengeMissing,
-    /// The passkey cookie was tampered with, is another API's or another step's, or the
-    /// credential answers another challenge.
-    #[error("challenge invalid")]
-    ChallengeInvalid,
-    /// The ceremony took longer than [`CEREMONY_TTL`].
-    #[error("challenge expired")]
-    ChallengeExpired,
-    /// The challenge was used already: a replayed assertion.
-    #[error("challenge used")]
-    ChallengeUsed,
-    /// The body is not what the step expects.
-    #[error("invalid request: {0}")]
-    InvalidRequest(&'static str),
-    /// The credential did not verify (signature, flags, counter, user handle).
-    #[error("passkey refused")]
-    Refused,
-    /// The API has no passkey with this credential id: removed, or another API's.
-    #[error("unknown passkey")]
-    UnknownPasskey,
-    /// The credential is registered already.
-    #[error("passkey exists")]
-    CredentialTaken,
-    /// The provider creates no users and the person has none.
-    #[error("not registered")]
-    NotRegistered,
-    /// The user is disabled.
-    #[error("user disabled")]
-    Disabled,
-    /// The step needs a signed-in session and there is none.
-    #[error("not signed in")]
-    SignInRequired,
-    /// Adding a passkey needs a sign-in within [`RECENT_SIGN_IN`].
-    #[error("recent sign-in required")]
-    ReauthenticationRequired,
-    /// The request did not come from the login page's own origin.
-    #[error("cross-site request")]
-    CrossSite,
-    /// The control plane could not be reached, or no token could be signed.
-    #[error("temporarily unavailable")]
-    Unavailable,
-}
-
-impl PasskeyError {
-    /// The JSON answer: a stable code and a short message, never a library's text.
-    pub(crate) fn response(self, host: &str) -> Response {
-        let (status, code, message) = self.describe(host);
-        super::super::no_store(error(status, code, &message))
-    }
-
-    /// The status and message of a page that reports this refusal.
-    pub(crate) fn status_and_message(self, host: &str) -> (StatusCode, String) {
-        let (status, _, message) = self.describe(host);
-        (status, message)
-    }
-
-    /// The status, the stable code and the message; `host` is the host as sent.
-    fn describe(self, host: &str) -> (StatusCode, &'static str, String) {
-        match self {
-            Self::NotEnabled => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "passkeys are not enabled for this application".to_owned(),
-            ),
-            Self::HostNotRelyingParty => (
-                StatusCode::BAD_REQUEST,
-                "relying_party_mismatch",
-                format!("passkeys need a domain name; {host} is not one"),
-            ),
-            Self::HostMismatch | Self::RelyingPartyIdMismatch => (
-                StatusCode::BAD_REQUEST,
-                "relying_party_mismatch",
-                format!("the passkey was not made for {host}; use it where it was made"),
-            ),
-            Self::OriginMismatch => (
-                StatusCode::BAD_REQUEST,
-                "origin_mismatch",
-                format!("the browser made this passkey response for another origin than {host}"),
-            ),
-            Self::ChallengeMissing => (
-                StatusCode::BAD_REQUEST,
-                "challenge_missing",
-                "no passkey ceremony was started here; please start again".to_owned(),
-            ),
-            Self::ChallengeInvalid => (
-                StatusCode::BAD_REQUEST,
-                "challenge_invalid",
-                "the passkey response does not answer this ceremony; please start again".to_owned(),
-            ),
-            Self::ChallengeExpired => (
-                StatusCode::BAD_REQUEST,
-                "challenge_expired",
-                "the passkey ceremony took too long; please start again".to_owned(),
-            ),
-            Self::ChallengeUsed => (
-                StatusCode::BAD_REQUEST,
-                "challenge_used",
-                "this passkey response was used already; please start again".to_owned(),
-            ),
-            Self::InvalidRequest(what) => {
-                (StatusCode::BAD_REQUEST, "invalid_request", what.to_owned())
-            }
-            Self::Refused => (
-                StatusCode::UNAUTHORIZED,
-                "passkey_refused",
-                "the passkey could not be verified".to_owned(),
-            ),
-            Self::UnknownPasskey => (
-                StatusCode::UNAUTHORIZED,
-                "unknown_passkey",
-                "this passkey is not registered for this application".to_owned(),
-            ),
-            Self::CredentialTaken => (
-                StatusCode::CONFLICT,
-                "passkey_exists",
-                "this passkey is registered already".to_owned(),
-            ),
-            Self::NotRegistered => (
-                StatusCode::FORBIDDEN,
-                "not_registered",
-                "this application does not create accounts with passkeys".to_owned(),
-            ),
-            Self::Disabled => (
-                StatusCode::FORBIDDEN,
-                "user_disabled",
-                "this account is disabled".to_owned(),
-            ),
-            Self::SignInRequired => (
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "sign in first".to_owned(),
-            ),
-            Self::ReauthenticationRequired => (
-                StatusCode::FORBIDDEN,
-                "reauthentication_required",
-                "sign in again to add a passkey: the last sign-in is too long ago".to_owned(),
-            ),
-            Self::CrossSite => (
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "cross-site request refused: Origin is not this page's".to_owned(),
-            ),
-            Self::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "passkeys are temporarily unavailable; please try again in a moment".to_owned(),
-            ),
-        }
-    }
-
-    fn outcome(self) -> SignInOutcome {
-        match self {
-            Self::NotRegistered => SignInOutcome::NotRegistered,
-            Self::Disabled => SignInOutcome::Disabled,
-            _ => SignInOutcome::Failed,
-        }
-    }
-}
-
-/// The state of one ceremony, sealed into the passkey cookie between its two steps.
-#[derive(Serialize, Deserialize)]
-struct Ceremony {
-    /// The API it is for.
-    api: String,
-    /// The origin of the page that started it: the relying party it is bound to.
-    origin: String,
-    /// A random id, recorded by the control plane when a sign-in spends it.
-    challenge_id: String,
-    /// When it started.
-    created_at: UnixTime,
-    /// Where the browser goes once signed in, already checked.
-    redirect: String,
-    /// What it is for, with webauthn-rs' state of it.
-    step: Step,
-}
-
-impl std::fmt::Debug for Ceremony {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ceremony")
-            .field("api", &self.api)
-            .field("origin", &self.origin)
-            .field("created_at", &self.created_at)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-enum Step {
-    /// Signing in with any of the API's passkeys (discoverable credentials).
-    SignIn(DiscoverableAuthentication),
-    /// Creating an account with a new passkey.
-    SignUp {
-        registration: PasskeyRegistration,
-        name: String,
-        email: Option<String>,
-        user_handle: String,
-    },
-    /// Adding a passkey to the signed-in user's account.
-    Add {
-        registration: PasskeyRegistration,
-        user_id: String,
-        user_handle: String,
-    },
-}
-
-/// The relying party of the host a request came through.
-struct RelyingParty {
-    webauthn: Webauthn,
-    origin: String,
-}
-
-impl RelyingParty {
-    /// Its id is the host name, its only origin the page's own (`scheme://host[:port]`).
-    fn of(host: &LoginHost, name: &str) -> Result<Self, PasskeyError> {
-        let origin = Url::parse(&host.own_origin).map_err(|_| PasskeyError::HostNotRelyingParty)?;
-        let rp_id = origin
-            .domain()
-            .ok_or(PasskeyError::HostNotRelyingParty)?
-            .to_owned();
-        let timeout = std::time::Duration::from_secs(CEREMONY_TTL.unsigned_abs());
-        let webauthn = WebauthnBuilder::new(&rp_id, &origin)
-            .map(|builder| builder.rp_name(name).timeout(timeout))
-            .and_then(WebauthnBuilder::build)
-            .map_err(|_| PasskeyError::HostNotRelyingParty)?;
-        Ok(Self {
-            webauthn,
-            origin: host.own_origin.clone(),
-        })
-    }
-}
 
 /// The passkey provider of the API, if enabled.
 pub(crate) fn provider<'a>(call: &EndpointCall<'a>) -> Option<&'a ProviderConfig> {
@@ -766,194 +521,9 @@ fn signed_in(
     Ok(response)
 }
 
-/// The user the access cookie names, and when they signed in.
-pub(crate) struct SessionUser {
-    pub user_id: String,
-    pub name: String,
-    pub email: Option<String>,
-    /// When the session's sign-in happened (its `auth_time`).
-    pub auth_time: UnixTime,
-}
-
-/// The browser session's user, from a valid access cookie of this API (not an app's token).
-pub(crate) fn signed_in_user(
-    call: &EndpointCall<'_>,
-    host: &LoginHost,
-) -> Result<SessionUser, PasskeyError> {
-    let token = cookies::read(&call.parts.headers, host.scope.access_name)
-        .ok_or(PasskeyError::SignInRequired)?;
-    let verified = call
-        .state
-        .bearer
-        .verify(call.api, token, call.now)
-        .map_err(|_| PasskeyError::SignInRequired)?;
-    let claims = &verified.claims;
-    // Only a browser session's token carries `auth_time`; an app's token has a client id.
-    let auth_time = claims
-        .extra
-        .get("auth_time")
-        .and_then(serde_json::Value::as_i64)
-        .filter(|_| claims.client_id.is_none())
-        .ok_or(PasskeyError::SignInRequired)?;
-    Ok(SessionUser {
-        user_id: claims.sub.clone(),
-        name: claims.name.clone(),
-        email: claims.email.clone(),
-        auth_time,
-    })
-}
-
-/// The user's passkeys, from the control plane.
-pub(crate) async fn list(
-    call: &EndpointCall<'_>,
-    user_id: &str,
-) -> Result<PasskeyListResponse, PasskeyError> {
-    let request = PasskeyListRequest {
-        api_id: call.api.id.clone(),
-        user_id: user_id.to_owned(),
-    };
-    control_plane(call)?
-        .list_passkeys(&request)
-        .await
-        .map_err(|failure| unavailable(call, "passkey list", &failure))
-}
-
-/// Removes one of the user's passkeys; whether it was theirs.
-pub(crate) async fn remove(
-    call: &EndpointCall<'_>,
-    user_id: &str,
-    passkey_id: &str,
-) -> Result<bool, PasskeyError> {
-    let request = PasskeyRemoveRequest {
-        api_id: call.api.id.clone(),
-        user_id: user_id.to_owned(),
-        passkey_id: passkey_id.to_owned(),
-    };
-    let answer = control_plane(call)?
-        .remove_passkey(&request)
-        .await
-        .map_err(|failure| unavailable(call, "passkey removal", &failure))?;
-    Ok(answer.removed)
-}
-
-fn new_ceremony(
-    call: &EndpointCall<'_>,
-    party: &RelyingParty,
-    redirect: String,
-    step: Step,
-) -> Ceremony {
-    Ceremony {
-        api: call.api.id.clone(),
-        origin: party.origin.clone(),
-        challenge_id: new_id(ids::PASSKEY_CHALLENGE),
-        created_at: call.now,
-        redirect,
-        step,
-    }
-}
-
-/// The options as JSON, with the ceremony sealed into the passkey cookie.
-fn options_response<T: Serialize>(
-    call: &EndpointCall<'_>,
-    host: &LoginHost,
-    ceremony: &Ceremony,
-    options: &T,
-) -> Response {
-    let sealed = state::seal_value(
-        &call.api.login_key,
-        &sealing_context(&call.api.id),
-        ceremony,
-    );
-    let cookie = SessionCookie {
-        name: host.scope.passkey_name,
-        value: &sealed,
-        path: &host.scope.path,
-        max_age: CEREMONY_TTL,
-        secure: host.scope.secure,
-        // Only the login page's own scripts post it back.
-        same_site: "Strict",
-    };
-    let mut response = super::super::no_store(axum::Json(options).into_response());
-    response.headers_mut().append(SET_COOKIE, cookie.header());
-    response
-}
-
-/// The passkey cookie, opened and checked: this API's, fresh, and started on this origin.
-fn opened_ceremony(
-    call: &EndpointCall<'_>,
-    host: &LoginHost,
-    party: &RelyingParty,
-) -> Result<Ceremony, PasskeyError> {
-    let cookie = cookies::read(&call.parts.headers, host.scope.passkey_name)
-        .ok_or(PasskeyError::ChallengeMissing)?;
-    let context = sealing_context(&call.api.id);
-    let ceremony: Ceremony = state::open_value(&call.api.login_key, &context, cookie).map_err(
-        |failure| match failure {
-            StateError::Invalid | StateError::Expired => PasskeyError::ChallengeInvalid,
-        },
-    )?;
-    if ceremony.api != call.api.id {
-        return Err(PasskeyError::ChallengeInvalid);
-    }
-    if call.now < ceremony.created_at || call.now - ceremony.created_at > CEREMONY_TTL {
-        return Err(PasskeyError::ChallengeExpired);
-    }
-    if ceremony.origin != party.origin {
-        return Err(PasskeyError::HostMismatch);
-    }
-    Ok(ceremony)
-}
-
-/// The associated data of passkey cookies: distinct from the login cookie's, so that one
-/// cannot be passed off as the other.
-fn sealing_context(api_id: &str) -> Vec<u8> {
-    format!("{api_id}/passkey").into_bytes()
-}
-
-/// The creation options as JSON, asking for a discoverable credential (a passkey the browser
-/// can offer without a user name): WebAuthn §5.4.4 `residentKey` `required`, and Level 1's
-/// `requireResidentKey` for older browsers.
-fn discoverable(options: CreationChallengeResponse) -> Result<serde_json::Value, PasskeyError> {
-    let mut options = serde_json::to_value(options).map_err(|_| PasskeyError::Unavailable)?;
-    let selection = &mut options["publicKey"]["authenticatorSelection"];
-    selection["residentKey"] = "required".into();
-    selection["requireResidentKey"] = true.into();
-    // TODO(#5): the issue asks for user verification `preferred`; webauthn-rs' passkey
-    // ceremonies require it (and verify the flag), so the browser is asked for it as
-    // `required`. Preferring it needs webauthn-rs-core's lower-level builder.
-    Ok(options)
-}
-
-/// A fresh random user handle: WebAuthn §14.6.1 wants no personal data in it.
-fn new_user_handle() -> Uuid {
-    let mut bytes = [0u8; 16];
-    restapi_shared::ids::fill_random(&mut bytes);
-    Uuid::from_bytes(bytes)
-}
-
-fn decode_user_handle(handle: &str) -> Option<Uuid> {
-    let bytes = URL_SAFE_NO_PAD.decode(handle).ok()?;
-    Uuid::from_slice(&bytes).ok()
-}
-
-fn credential_json(passkey: &Passkey) -> Result<serde_json::Value, PasskeyError> {
-    serde_json::to_value(passkey).map_err(|_| PasskeyError::Unavailable)
-}
-
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, PasskeyError> {
     serde_json::from_slice(body)
         .map_err(|_| PasskeyError::InvalidRequest("the body is not the expected JSON"))
-}
-
-/// What a failed verification means for the person; the library's text stays in the log.
-fn verification_error(failure: WebauthnError) -> PasskeyError {
-    tracing::debug!(error = ?failure, "passkey verification failed");
-    match failure {
-        WebauthnError::InvalidRPOrigin => PasskeyError::OriginMismatch,
-        WebauthnError::InvalidRPIDHash => PasskeyError::RelyingPartyIdMismatch,
-        WebauthnError::MismatchedChallenge => PasskeyError::ChallengeInvalid,
-        _ => PasskeyError::Refused,
-    }
 }
 
 fn internal(what: &str, call: &EndpointCall<'_>, failure: WebauthnError) -> PasskeyError {
@@ -999,4 +569,92 @@ fn looks_like_email(email: &str) -> bool {
         && email
             .split_once('@')
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plausible_addresses_pass_for_email() {
+        assert!(looks_like_email("ada@example.com"));
+        for bad in [
+            "ada",
+            "@example.com",
+            "ada@example",
+            "a da@example.com",
+            "ada@ex\nample.com",
+        ] {
+            assert!(!looks_like_email(bad), "{bad:?}");
+        }
+        assert!(!looks_like_email(&format!(
+            "{}@example.com",
+            "a".repeat(250)
+        )));
+    }
+
+    #[tokio::test]
+    async fn refusals_carry_stable_codes_and_never_a_library_message() {
+        let cases = [
+            (
+                PasskeyError::OriginMismatch,
+                StatusCode::BAD_REQUEST,
+                "origin_mismatch",
+            ),
+            (
+                PasskeyError::RelyingPartyIdMismatch,
+                StatusCode::BAD_REQUEST,
+                "relying_party_mismatch",
+            ),
+            (
+                PasskeyError::HostMismatch,
+                StatusCode::BAD_REQUEST,
+                "relying_party_mismatch",
+            ),
+            (
+                PasskeyError::ChallengeExpired,
+                StatusCode::BAD_REQUEST,
+                "challenge_expired",
+            ),
+            (
+                PasskeyError::UnknownPasskey,
+                StatusCode::UNAUTHORIZED,
+                "unknown_passkey",
+            ),
+            (
+                PasskeyError::Disabled,
+                StatusCode::FORBIDDEN,
+                "user_disabled",
+            ),
+            (
+                PasskeyError::Unavailable,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+            ),
+        ];
+        for (failure, status, code) in cases {
+            let response = failure.response("shop.apps.test");
+            assert_eq!(response.status(), status, "{failure:?}");
+            assert_eq!(response.headers()["cache-control"], "no-store");
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"], code, "{failure:?}");
+        }
+        assert_eq!(
+            verification_error(WebauthnError::InvalidRPOrigin),
+            PasskeyError::OriginMismatch
+        );
+        assert_eq!(
+            verification_error(WebauthnError::InvalidRPIDHash),
+            PasskeyError::RelyingPartyIdMismatch
+        );
+        assert_eq!(
+            verification_error(WebauthnError::CredentialPossibleCompromise),
+            PasskeyError::Refused
+        );
+        let (_, message) = PasskeyError::HostNotRelyingParty.status_and_message("10.0.0.1:8080");
+        assert!(message.contains("10.0.0.1:8080 is not one"), "{message}");
+    }
 }

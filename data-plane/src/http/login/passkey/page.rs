@@ -12,7 +12,7 @@ use axum::response::Response;
 use restapi_shared::clock::UnixTime;
 use restapi_shared::node::PasskeySummary;
 
-use super::page::{self, Look, escape};
+use super::super::page::{self, Look, escape};
 
 /// What the login page's passkey section offers.
 pub(crate) struct PasskeySection<'a> {
