@@ -704,3 +704,127 @@ async fn bad_passkey_input_is_refused_with_a_clear_error_and_stores_nothing() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_authorization_request_is_answered_with_a_code_after_a_passkey_sign_in() {
+    // RFC 7636 Appendix B's verifier and its S256 challenge.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const REDIRECT_URI: &str = "http://127.0.0.1:53682/callback";
+    for database in test_databases().await {
+        let setup = PasskeyStack::start(&database).await;
+        let backend = database.backend;
+        let client = setup
+            .stack
+            .create(
+                &format!("/v1/apis/{API}/clients"),
+                json!({ "name": "Shop app", "redirectUris": ["http://127.0.0.1/callback"] }),
+            )
+            .await;
+        setup.stack.wait_for_push(&setup.plane).await;
+        let client_id = client["clientId"].as_str().expect("clientId");
+        let query = serde_urlencoded::to_string([
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid"),
+            ("state", "app-state-1"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])
+        .expect("query");
+
+        // The login page, as the app's authorization endpoint, offers passkeys with the request.
+        let mut tab = setup.tab();
+        let page = tab.send(Method::GET, &format!("?{query}"), None, "").await;
+        let html = page.text().await.expect("page");
+        assert!(html.contains("Sign in with a passkey"), "{html}");
+        assert!(
+            html.contains(client_id),
+            "the page passes the request on: {html}"
+        );
+
+        // A person signs up there: the app gets a code at its redirect URI, the browser no
+        // session.
+        let mut device = Device::new();
+        let (status, options) = tab
+            .post(
+                &format!("/passkey/sign-up/options?{query}"),
+                &json!({ "name": "Grace", "email": "grace@example.com" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {options}");
+        let credential = device.create(&tab.origin, &options);
+        let (status, answer) = tab
+            .post(&format!("/passkey/sign-up?{query}"), &credential)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {answer}");
+        assert!(
+            tab.cookie(ACCESS_COOKIE).is_none(),
+            "an app's sign-in sets no session"
+        );
+        let redirect = Url::parse(answer["redirect"].as_str().expect("redirect")).expect("URL");
+        assert_eq!(
+            redirect.as_str().split('?').next(),
+            Some(REDIRECT_URI),
+            "{redirect}"
+        );
+        let params: HashMap<String, String> = redirect.query_pairs().into_owned().collect();
+        assert_eq!(params["state"], "app-state-1");
+
+        // The app redeems the code with its verifier: the new user's tokens.
+        let token = tab
+            .http
+            .post(format!("{}/api/_token", tab.origin))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", params["code"].as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", client_id),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(token.status(), StatusCode::OK);
+        let tokens: Value = token.json().await.expect("tokens");
+        let access = tokens["access_token"].as_str().expect("access token");
+        let payload = access.split('.').nth(1).expect("JWT");
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+                .expect("claims");
+        let users = setup.users(API).await;
+        assert_eq!(users.len(), 1);
+        assert_eq!(claims["sub"], users[0]["id"], "{claims}");
+        assert_eq!(claims["name"], "Grace");
+
+        // Signing in again with the passkey answers the app too.
+        let mut again = setup.tab();
+        let (_, options) = again
+            .post(&format!("/passkey/sign-in/options?{query}"), &json!({}))
+            .await;
+        let assertion = device.get(&again.origin, &options, &device.last_credential());
+        let (status, answer) = again
+            .post(&format!("/passkey/sign-in?{query}"), &assertion)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert!(
+            answer["redirect"]
+                .as_str()
+                .is_some_and(|redirect| redirect.starts_with(REDIRECT_URI)),
+            "{answer}"
+        );
+        assert!(again.cookie(ACCESS_COOKIE).is_none());
+
+        // A forged request (another redirect URI) is refused before any ceremony.
+        let forged = query.replace("53682%2Fcallback", "53682%2Fother");
+        let (status, answer) = again
+            .post(&format!("/passkey/sign-in/options?{forged}"), &json!({}))
+            .await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request")),
+            "{answer}"
+        );
+    }
+}

@@ -439,12 +439,8 @@ fn login_page(call: &EndpointCall<'_>, host: &LoginHost, look: &Look<'_>) -> Res
             ),
         })
         .collect();
-    // TODO(#5): an app's authorization request (a public client using `/login`) is not yet
-    // finished with a passkey; the section is left out there rather than sign the browser in
-    // instead of answering the app.
-    let is_app_request = authorization::is_authorization_request(query);
-    let passkey_provider = passkey::provider(call).filter(|_| !is_app_request);
-    let section = passkey_provider.map(|provider| PasskeySection {
+    // The passkey endpoints get the same query: an app's request is finished with a code.
+    let section = passkey::provider(call).map(|provider| PasskeySection {
         login_path: &host.login_path,
         query: &start_query,
         sign_up: provider.auto_create,

@@ -16,6 +16,7 @@ use webauthn_rs::prelude::{
 use super::super::super::EndpointCall;
 use super::super::super::session::SessionCookie;
 use super::super::LoginHost;
+use super::super::authorization::AuthorizationRequest;
 use super::super::state::{self, StateError};
 use super::{CEREMONY_TTL, PasskeyError};
 use crate::cookies;
@@ -31,10 +32,20 @@ pub(super) struct Ceremony {
     pub challenge_id: String,
     /// When it started.
     pub created_at: UnixTime,
-    /// Where the browser goes once signed in, already checked.
-    pub redirect: String,
+    /// Where the person goes once signed in, already checked.
+    pub destination: Destination,
     /// What it is for, with webauthn-rs' state of it.
     pub step: Step,
+}
+
+/// Where a passkey sign-in ends.
+#[derive(Serialize, Deserialize)]
+pub(super) enum Destination {
+    /// The browser session: cookies, then this address on the API's site.
+    Browser(String),
+    /// An app's authorization request (the hosted login as its authorization endpoint): a
+    /// code at the app's redirect URI, and no cookies.
+    App(AuthorizationRequest),
 }
 
 impl std::fmt::Debug for Ceremony {
@@ -95,7 +106,7 @@ impl RelyingParty {
 pub(super) fn new_ceremony(
     call: &EndpointCall<'_>,
     party: &RelyingParty,
-    redirect: String,
+    destination: Destination,
     step: Step,
 ) -> Ceremony {
     Ceremony {
@@ -103,7 +114,7 @@ pub(super) fn new_ceremony(
         origin: party.origin.clone(),
         challenge_id: new_id(ids::PASSKEY_CHALLENGE),
         created_at: call.now,
-        redirect,
+        destination,
         step,
     }
 }

@@ -20,6 +20,7 @@ mod error;
 mod page;
 
 use axum::body::Body;
+use axum::http::header::LOCATION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -39,14 +40,14 @@ use super::super::body::read_limited;
 use super::super::csrf;
 use super::super::session;
 use super::super::{EndpointCall, error};
-use super::{LoginHost, append_cookie, checked_redirect};
+use super::{LoginHost, app_code_redirect, append_cookie, authorization, checked_redirect};
 use crate::grants::IssueContext;
 use crate::metrics::SignInOutcome;
 use account::{list, signed_in_user};
 pub(crate) use account::{manage, remove};
 use ceremony::{
-    RelyingParty, Step, credential_json, decode_user_handle, discoverable, new_ceremony,
-    new_user_handle, opened_ceremony, options_response,
+    Destination, RelyingParty, Step, credential_json, decode_user_handle, discoverable,
+    new_ceremony, new_user_handle, opened_ceremony, options_response,
 };
 pub(crate) use error::PasskeyError;
 use error::verification_error;
@@ -177,19 +178,33 @@ async fn run(
     }
 }
 
-/// Where the page will send the browser once signed in: its own `?redirect=`, checked like
+/// Where the page will send the person once signed in: an app's authorization request when
+/// the page serves one (checked as at `login/start`), else its own `?redirect=`, checked like
 /// the login page's.
 #[derive(Debug, Default, Deserialize)]
 struct RedirectQuery {
     redirect: Option<String>,
 }
 
-fn requested_redirect(call: &EndpointCall<'_>, host: &LoginHost) -> Result<String, PasskeyError> {
-    let query: RedirectQuery =
-        serde_urlencoded::from_str(call.parts.uri.query().unwrap_or_default()).unwrap_or_default();
-    checked_redirect(call, host, query.redirect.as_deref()).ok_or(PasskeyError::InvalidRequest(
-        "redirect names an address not allowed here",
-    ))
+fn requested_destination(
+    call: &EndpointCall<'_>,
+    host: &LoginHost,
+) -> Result<Destination, PasskeyError> {
+    let query = call.parts.uri.query().unwrap_or_default();
+    if authorization::is_authorization_request(query) {
+        // The login page refused a bad request before offering passkeys; this is a forgery.
+        return authorization::check(call.api, query)
+            .map(Destination::App)
+            .map_err(|_| {
+                PasskeyError::InvalidRequest("the app's authorization request is invalid")
+            });
+    }
+    let query: RedirectQuery = serde_urlencoded::from_str(query).unwrap_or_default();
+    checked_redirect(call, host, query.redirect.as_deref())
+        .map(Destination::Browser)
+        .ok_or(PasskeyError::InvalidRequest(
+            "redirect names an address not allowed here",
+        ))
 }
 
 /// `POST login/passkey/sign-in/options`: a challenge for any of the API's passkeys, for a
@@ -199,12 +214,12 @@ fn sign_in_options(
     host: &LoginHost,
     party: &RelyingParty,
 ) -> Result<Response, PasskeyError> {
-    let redirect = requested_redirect(call, host)?;
+    let destination = requested_destination(call, host)?;
     let (options, authentication) = party
         .webauthn
         .start_discoverable_authentication()
         .map_err(|failure| internal("sign-in options", call, failure))?;
-    let ceremony = new_ceremony(call, party, redirect, Step::SignIn(authentication));
+    let ceremony = new_ceremony(call, party, destination, Step::SignIn(authentication));
     Ok(options_response(call, host, &ceremony, &options))
 }
 
@@ -276,7 +291,7 @@ async fn sign_in(
     };
     tracing::info!(api = %call.api.name, user = %user.id, passkey = %stored.id,
         "signed in with a passkey");
-    signed_in(call, host, &user, &ceremony.redirect)
+    signed_in(call, host, &user, ceremony.destination)
 }
 
 /// What a person gives to sign up.
@@ -300,7 +315,7 @@ fn sign_up_options(
     if !provider.auto_create {
         return Err(PasskeyError::NotRegistered);
     }
-    let redirect = requested_redirect(call, host)?;
+    let destination = requested_destination(call, host)?;
     let form: SignUpForm = parse(body)?;
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control)
@@ -331,7 +346,7 @@ fn sign_up_options(
         email,
         user_handle: URL_SAFE_NO_PAD.encode(user_handle.as_bytes()),
     };
-    let ceremony = new_ceremony(call, party, redirect, step);
+    let ceremony = new_ceremony(call, party, destination, step);
     Ok(options_response(
         call,
         host,
@@ -373,7 +388,7 @@ async fn sign_up(
     let (user, passkey_id) = register(call, owner, user_handle, &passkey).await?;
     tracing::info!(api = %call.api.name, user = %user.id, passkey = %passkey_id,
         "signed up with a passkey");
-    signed_in(call, host, &user, &ceremony.redirect)
+    signed_in(call, host, &user, ceremony.destination)
 }
 
 /// `POST login/passkeys/add/options`: options to add a passkey to the signed-in account,
@@ -416,8 +431,8 @@ async fn add_options(
         user_id: session.user_id,
         user_handle: URL_SAFE_NO_PAD.encode(user_handle.as_bytes()),
     };
-    let redirect = host.passkeys_path();
-    let ceremony = new_ceremony(call, party, redirect, step);
+    let destination = Destination::Browser(host.passkeys_path());
+    let ceremony = new_ceremony(call, party, destination, step);
     Ok(options_response(
         call,
         host,
@@ -499,13 +514,28 @@ async fn register(
     }
 }
 
-/// The session cookies for `user`, like any provider's, and where the page goes next.
+/// The end of a sign-in: for the browser, the session cookies like any provider's and where
+/// the page goes next; for an app, the address of its code (no cookies), which the page
+/// follows.
 fn signed_in(
     call: &EndpointCall<'_>,
     host: &LoginHost,
     user: &ResolvedUser,
-    redirect: &str,
+    destination: Destination,
 ) -> Result<Response, PasskeyError> {
+    let redirect = match destination {
+        Destination::Browser(redirect) => redirect,
+        Destination::App(request) => {
+            let answer = app_code_redirect(call, &request, user);
+            let location = answer
+                .headers()
+                .get(LOCATION)
+                .and_then(|location| location.to_str().ok())
+                .ok_or(PasskeyError::Unavailable)?;
+            let body = serde_json::json!({ "redirect": location });
+            return Ok(super::super::no_store(axum::Json(body).into_response()));
+        }
+    };
     let context = IssueContext {
         api: call.api,
         issuer: &call.issuer,

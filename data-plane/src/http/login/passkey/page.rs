@@ -18,7 +18,8 @@ use super::super::page::{self, Look, escape};
 pub(crate) struct PasskeySection<'a> {
     /// `/login` or `/<api>/login`.
     pub login_path: &'a str,
-    /// The query the ceremony endpoints get (`redirect=...`), already encoded.
+    /// The query the ceremony endpoints get: `redirect=...`, or an app's authorization request
+    /// as it came; already encoded.
     pub query: &'a str,
     /// Whether the provider creates users, so that a sign-up form is shown.
     pub sign_up: bool,
