@@ -265,7 +265,7 @@ async fn sign_in(
     let result = party
         .webauthn
         .finish_discoverable_authentication(&credential, authentication, &[key])
-        .map_err(verification_error)?;
+        .map_err(|failure| refused(call, party, &credential.response.client_data_json, failure))?;
     passkey.update_credential(&result);
 
     let record = PasskeySignInRequest {
@@ -378,7 +378,7 @@ async fn sign_up(
     let passkey = party
         .webauthn
         .finish_passkey_registration(&credential, &registration)
-        .map_err(verification_error)?;
+        .map_err(|failure| refused(call, party, &credential.response.client_data_json, failure))?;
 
     let owner = PasskeyOwner::SignUp {
         name,
@@ -466,7 +466,7 @@ async fn add(
     let passkey = party
         .webauthn
         .finish_passkey_registration(&credential, &registration)
-        .map_err(verification_error)?;
+        .map_err(|failure| refused(call, party, &credential.response.client_data_json, failure))?;
 
     let owner = PasskeyOwner::Existing { user_id };
     let (user, passkey_id) = register(call, owner, user_handle, &passkey).await?;
@@ -549,6 +549,40 @@ fn signed_in(
     }
     append_cookie(&mut response, &session.logout_cookie(&host.scope, call.now));
     Ok(response)
+}
+
+/// What a failed verification means, logged. A browser that answers for another origin or
+/// relying party points at a misconfigured host or proxy (or an attack), which an operator
+/// should see with both origins, as a counter that did not grow; the library's text stays
+/// out of the answer.
+fn refused(
+    call: &EndpointCall<'_>,
+    party: &RelyingParty,
+    client_data_json: &[u8],
+    failure: WebauthnError,
+) -> PasskeyError {
+    if matches!(failure, WebauthnError::CredentialPossibleCompromise) {
+        // WebAuthn §6.1.1: a counter that did not grow may be a cloned authenticator, or a
+        // replayed assertion.
+        tracing::warn!(api = %call.api.name, "passkey counter did not grow: refused");
+    }
+    let refusal = verification_error(failure);
+    if matches!(
+        refusal,
+        PasskeyError::OriginMismatch | PasskeyError::RelyingPartyIdMismatch
+    ) {
+        #[derive(Deserialize)]
+        struct ClientData {
+            origin: String,
+        }
+        let browser_origin = serde_json::from_slice::<ClientData>(client_data_json)
+            .map(|data| data.origin)
+            .unwrap_or_default();
+        tracing::warn!(api = %call.api.name, expected_origin = %party.origin,
+            browser_origin = %browser_origin, error = %refusal,
+            "passkey made for another origin or relying party");
+    }
+    refusal
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, PasskeyError> {
