@@ -828,3 +828,113 @@ async fn an_apps_authorization_request_is_answered_with_a_code_after_a_passkey_s
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_passkey_calls_answer_only_a_node_of_the_apis_region() {
+    use restapi_shared::node::{
+        INSTANCE_HEADER, PASSKEY_LIST_PATH, PASSKEY_LOOKUP_PATH, PASSKEY_REGISTER_PATH,
+        PASSKEY_REMOVE_PATH, PASSKEY_SIGN_IN_PATH, REGION_HEADER,
+    };
+
+    for database in test_databases().await {
+        let setup = PasskeyStack::start(&database).await;
+        let stack = &setup.stack;
+        stack
+            .create("/v1/regions", json!({ "name": "no", "host": "no.test" }))
+            .await;
+        let (_, api) = stack
+            .admin_request(Method::GET, &format!("/v1/apis/{API}"), None)
+            .await;
+        let api_id = api["id"].as_str().expect("api id");
+        let token = |region: &str| {
+            let region = region.to_owned();
+            async move {
+                let credential = stack
+                    .create(
+                        "/v1/node-credentials",
+                        json!({ "region": region, "name": format!("{region}-passkeys") }),
+                    )
+                    .await;
+                credential["token"].as_str().expect("token").to_owned()
+            }
+        };
+        let (eu, no) = (token("eu").await, token("no").await);
+        let call =
+            |path: &'static str, region: &'static str, token: Option<String>, body: Value| {
+                let url = format!("{}{path}", stack.control_url);
+                async move {
+                    let mut request = reqwest::Client::new()
+                        .post(url)
+                        .header(REGION_HEADER, region)
+                        .header(INSTANCE_HEADER, "dp_passkey_test")
+                        .json(&body);
+                    if let Some(token) = token {
+                        request = request.bearer_auth(token);
+                    }
+                    let response = request.send().await.expect("node call");
+                    let status = response.status();
+                    (
+                        status,
+                        response.json::<Value>().await.unwrap_or(Value::Null),
+                    )
+                }
+            };
+        let register = json!({
+            "apiId": api_id,
+            "owner": { "kind": "signUp", "name": "Ada", "autoCreate": true },
+            "userHandle": "aGFuZGxl", "credentialId": "Y3JlZA", "credential": {},
+            "name": "Passkey", "signCount": 0, "backupEligible": false, "backupState": false,
+        });
+        let bodies = [
+            (PASSKEY_REGISTER_PATH, register.clone()),
+            (
+                PASSKEY_LOOKUP_PATH,
+                json!({ "apiId": api_id, "credentialId": "Y3JlZA" }),
+            ),
+            (
+                PASSKEY_SIGN_IN_PATH,
+                json!({ "apiId": api_id, "passkeyId": "pk_x", "challengeId": "pkc_x",
+                        "challengeExpiresAt": 0, "credential": {}, "signCount": 1,
+                        "backupState": false }),
+            ),
+            (
+                PASSKEY_LIST_PATH,
+                json!({ "apiId": api_id, "userId": "usr_x" }),
+            ),
+            (
+                PASSKEY_REMOVE_PATH,
+                json!({ "apiId": api_id, "userId": "usr_x", "passkeyId": "pk_x" }),
+            ),
+        ];
+        for (path, body) in &bodies {
+            let (status, answer) = call(path, "eu", None, body.clone()).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {answer}");
+            let (status, answer) = call(path, "no", Some(no.clone()), body.clone()).await;
+            assert_eq!(
+                (status, answer["error"].as_str()),
+                (StatusCode::FORBIDDEN, Some("wrong_region")),
+                "{path}: {answer}"
+            );
+            let (status, answer) = call(path, "eu", Some(eu.clone()), json!({ "x": 1 })).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        }
+        assert!(setup.users(API).await.is_empty(), "nothing was registered");
+
+        // A credential id that is not base64url is a field error; a good call registers.
+        let mut bad = register.clone();
+        bad["credentialId"] = json!("not base64url!");
+        let (status, answer) = call(PASSKEY_REGISTER_PATH, "eu", Some(eu.clone()), bad).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_field")),
+            "{answer}"
+        );
+        let (status, answer) = call(PASSKEY_REGISTER_PATH, "eu", Some(eu.clone()), register).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["outcome"], "registered", "{answer}");
+        let lookup = json!({ "apiId": api_id, "credentialId": "Y3JlZA" });
+        let (_, found) = call(PASSKEY_LOOKUP_PATH, "eu", Some(eu.clone()), lookup).await;
+        assert_eq!(found["passkey"]["userId"], answer["user"]["id"], "{found}");
+        database.drop_database().await;
+    }
+}
