@@ -115,6 +115,17 @@ impl Tab {
         }
     }
 
+    /// A tab on the region's shared host, where the API lives under `/<api>`.
+    fn regional(plane: &DataPlaneHandle, api: &str) -> Self {
+        let host = plane.region_host.clone();
+        Self {
+            http: plane.client(&[&host]),
+            origin: format!("http://{host}:{}", plane.addr.port()),
+            login: format!("/{api}/login"),
+            cookies: BTreeMap::new(),
+        }
+    }
+
     /// `POST <login path><path>` with a JSON body; the status and the JSON answer.
     async fn post(&mut self, path: &str, body: &Value) -> (StatusCode, Value) {
         let response = self
@@ -362,6 +373,24 @@ async fn a_person_signs_up_signs_in_and_removes_passkeys_on_the_page_and_through
         );
         assert!(removed.cookie(ACCESS_COOKIE).is_none());
         assert!(setup.passkeys(&user_id).await.is_empty());
+
+        // On the regional host the relying party is that host, and the session the API's
+        // cookies under `/<api>`.
+        let mut regional = Tab::regional(&setup.plane, API);
+        let (status, options) = regional
+            .post("/passkey/sign-up/options", &json!({ "name": "Lin" }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{options}");
+        assert_eq!(
+            options["publicKey"]["rp"]["id"],
+            setup.plane.region_host.as_str()
+        );
+        let credential = device.create(&regional.origin, &options);
+        let (status, answer) = regional.post("/passkey/sign-up", &credential).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["redirect"], format!("/{API}/"));
+        assert_eq!(regional.claims()["name"], "Lin");
+        assert_eq!(setup.users(API).await.len(), 2);
 
         // Unknown users and APIs are the admin API's usual JSON errors.
         let path = format!("/v1/apis/{API}/users/usr_nobody/passkeys");
