@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod hosted;
+pub mod passkeys;
 pub mod presets;
 pub mod stack;
 pub mod upstream;
