@@ -59,7 +59,8 @@ pub(crate) fn login_page(
     if let Some(section) = passkey {
         body.push_str(&passkey::login_section(section));
         if !providers.is_empty() {
-            body.push_str("<p class=\"or\">or</p>\n");
+            // Shown with the passkey section, by its script.
+            body.push_str("<p class=\"or\" id=\"passkey-or\" hidden>or</p>\n");
             push_provider_links(&mut body, providers);
         }
         return document_with_script(StatusCode::OK, look, &title, &body, passkey::SCRIPT);

@@ -66,6 +66,9 @@ pub(crate) async fn remove(
         let failure = PasskeyError::InvalidRequest("name the passkey to remove");
         return refusal(look, host, failure);
     };
+    // TODO(#5): removing one's last passkey is allowed even when no other identity can sign
+    // the user in; only an operator can then give them a way back in. Refusing it needs the
+    // control plane to count the user's other identities in the same transaction.
     match remove_passkey(call, &session.user_id, &form.passkey).await {
         Ok(true) => {
             tracing::info!(api = %call.api.name, user = %session.user_id,

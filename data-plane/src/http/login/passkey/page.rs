@@ -4,6 +4,8 @@
 //!
 //! The script is static and served inline under the page's CSP nonce; what it needs (the
 //! login path and the query to pass on) travels in `data-` attributes, escaped like any text.
+//! The section stays hidden until the script finds WebAuthn, so that a browser without
+//! either never shows a form it cannot send (nor puts a name and address in a URL).
 
 use std::fmt::Write as _;
 
@@ -30,7 +32,7 @@ pub(crate) fn login_section(section: &PasskeySection<'_>) -> String {
     let mut html = String::with_capacity(1024);
     let _ = writeln!(
         html,
-        "<section id=\"passkey\" data-base=\"{}\" data-query=\"{}\">",
+        "<section id=\"passkey\" hidden data-base=\"{}\" data-query=\"{}\">",
         escape(section.login_path),
         escape(section.query)
     );
@@ -95,7 +97,7 @@ pub(crate) fn manage_page(
     }
     let _ = writeln!(
         body,
-        "<section id=\"passkey\" data-base=\"{}\" data-query=\"\">",
+        "<section id=\"passkey\" hidden data-base=\"{}\" data-query=\"\">",
         escape(login_path)
     );
     if may_add {
@@ -128,9 +130,11 @@ pub(crate) const SCRIPT: &str = r#"(() => {
 'use strict';
 const root = document.getElementById('passkey');
 if (!root || !window.PublicKeyCredential) {
-  if (root) { root.hidden = true; }
   return;
 }
+root.hidden = false;
+const or = document.getElementById('passkey-or');
+if (or) { or.hidden = false; }
 const base = root.dataset.base;
 const query = root.dataset.query ? '?' + root.dataset.query : '';
 const message = document.getElementById('passkey-message');
