@@ -32,6 +32,9 @@ use super::{Store, StoreError, is_unique_violation};
 const MAX_CREDENTIAL_ID_LEN: usize = 1400;
 /// Longest passkey label.
 const MAX_NAME_LEN: usize = 100;
+/// How long a spent challenge is kept after it expires: the data plane judges expiry by its
+/// own clock, which may run behind ours.
+const CHALLENGE_SKEW_MARGIN: i64 = 300;
 /// Most passkeys one user may have.
 pub const MAX_PASSKEYS_PER_USER: i64 = 20;
 
@@ -222,7 +225,7 @@ impl Store {
         };
 
         sqlx::query("DELETE FROM passkey_challenges WHERE expires_at < $1")
-            .bind(now)
+            .bind(now - CHALLENGE_SKEW_MARGIN)
             .execute(&mut *transaction)
             .await?;
         let spent = sqlx::query(
