@@ -1,13 +1,15 @@
 //! The cookies of a browser session: their names, scopes and attributes, in one place.
 //!
-//! Three cookies exist per API and host:
+//! Four cookies exist per API and host:
 //! - the access cookie holds the access token itself and authenticates every request;
 //! - the refresh cookie holds an opaque refresh token and is sent only to the refresh path;
 //!   a copy set at sign-in goes only to the logout path, so that signing out can end the
 //!   session even after the hour-long access cookie has gone (the copy's token is never
 //!   redeemed: only its family is read);
 //! - the login cookie holds the sealed state of one sign-in between `/login` and the
-//!   provider's callback.
+//!   provider's callback;
+//! - the passkey cookie holds the sealed state of one WebAuthn ceremony (its challenge)
+//!   between the options the page asks for and the credential it sends back.
 //!
 //! Over HTTPS the names carry the browser-enforced prefixes: `__Host-` where the cookie is
 //! scoped to the whole host, `__Secure-` otherwise. On the regional host every API shares
@@ -24,6 +26,8 @@ const ACCESS: &str = "restapi-access";
 const REFRESH: &str = "restapi-refresh";
 /// Base name of the login state cookie.
 const LOGIN: &str = "restapi-login";
+/// Base name of the passkey ceremony cookie.
+const PASSKEY: &str = "restapi-passkey";
 
 /// Where an API's cookies live on one host, and what they are called there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +46,8 @@ pub struct CookieScope {
     pub refresh_name: &'static str,
     /// Name of the login state cookie.
     pub login_name: &'static str,
+    /// Name of the passkey ceremony cookie.
+    pub passkey_name: &'static str,
 }
 
 impl CookieScope {
@@ -72,6 +78,11 @@ impl CookieScope {
                 (true, true) => "__Host-restapi-login",
                 (true, false) => "__Secure-restapi-login",
                 (false, _) => LOGIN,
+            },
+            passkey_name: match (secure, whole_host) {
+                (true, true) => "__Host-restapi-passkey",
+                (true, false) => "__Secure-restapi-passkey",
+                (false, _) => PASSKEY,
             },
         }
     }

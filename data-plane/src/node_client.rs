@@ -5,10 +5,14 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use restapi_shared::node::{
-    CHANGES_PATH, INSTANCE_HEADER, LONG_POLL_SECONDS, REDEEM_REFRESH_PATH, REFRESH_STATUS_PATH,
-    REGION_HEADER, RESOLVE_USER_PATH, REVISION_HEADER, REVOKE_REFRESH_PATH, RedeemOutcome,
-    RedeemRefreshRequest, RedeemRefreshResponse, RefreshStatusRequest, RefreshStatusResponse,
-    ResolveUserRequest, ResolveUserResponse, RevokeRefreshRequest, SNAPSHOT_PATH,
+    CHANGES_PATH, INSTANCE_HEADER, LONG_POLL_SECONDS, PASSKEY_LIST_PATH, PASSKEY_LOOKUP_PATH,
+    PASSKEY_REGISTER_PATH, PASSKEY_REMOVE_PATH, PASSKEY_SIGN_IN_PATH, PasskeyListRequest,
+    PasskeyListResponse, PasskeyLookupRequest, PasskeyLookupResponse, PasskeyRegisterRequest,
+    PasskeyRegisterResponse, PasskeyRemoveRequest, PasskeyRemoveResponse, PasskeySignInRequest,
+    PasskeySignInResponse, REDEEM_REFRESH_PATH, REFRESH_STATUS_PATH, REGION_HEADER,
+    RESOLVE_USER_PATH, REVISION_HEADER, REVOKE_REFRESH_PATH, RedeemOutcome, RedeemRefreshRequest,
+    RedeemRefreshResponse, RefreshStatusRequest, RefreshStatusResponse, ResolveUserRequest,
+    ResolveUserResponse, RevokeRefreshRequest, SNAPSHOT_PATH,
 };
 use restapi_shared::push::{ChangeBatch, RegionSnapshot, Revision};
 use restapi_shared::secret::SecretString;
@@ -141,6 +145,47 @@ impl NodeClient {
         request: &ResolveUserRequest,
     ) -> Result<ResolveUserResponse, NodeError> {
         self.post_json(RESOLVE_USER_PATH, request).await
+    }
+
+    /// `POST /node/v1/passkeys/register`: stores a verified new passkey (and, for a sign-up,
+    /// creates its user).
+    pub async fn register_passkey(
+        &self,
+        request: &PasskeyRegisterRequest,
+    ) -> Result<PasskeyRegisterResponse, NodeError> {
+        self.post_json(PASSKEY_REGISTER_PATH, request).await
+    }
+
+    /// `POST /node/v1/passkeys/lookup`: the passkey with a credential id.
+    pub async fn lookup_passkey(
+        &self,
+        request: &PasskeyLookupRequest,
+    ) -> Result<PasskeyLookupResponse, NodeError> {
+        self.post_json(PASSKEY_LOOKUP_PATH, request).await
+    }
+
+    /// `POST /node/v1/passkeys/sign-in`: records a verified passkey sign-in.
+    pub async fn passkey_signed_in(
+        &self,
+        request: &PasskeySignInRequest,
+    ) -> Result<PasskeySignInResponse, NodeError> {
+        self.post_json(PASSKEY_SIGN_IN_PATH, request).await
+    }
+
+    /// `POST /node/v1/passkeys/list`: a user's passkeys and user handle.
+    pub async fn list_passkeys(
+        &self,
+        request: &PasskeyListRequest,
+    ) -> Result<PasskeyListResponse, NodeError> {
+        self.post_json(PASSKEY_LIST_PATH, request).await
+    }
+
+    /// `POST /node/v1/passkeys/remove`: removes one of a user's passkeys.
+    pub async fn remove_passkey(
+        &self,
+        request: &PasskeyRemoveRequest,
+    ) -> Result<PasskeyRemoveResponse, NodeError> {
+        self.post_json(PASSKEY_REMOVE_PATH, request).await
     }
 
     async fn post_json<Q: serde::Serialize, A: serde::de::DeserializeOwned>(

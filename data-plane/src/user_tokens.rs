@@ -49,7 +49,11 @@ pub(crate) fn issue(
     registered.insert("jti".to_owned(), new_id(ids::TOKEN).into());
     registered.insert("roles".to_owned(), user.roles.clone().into());
     registered.insert("sid".to_owned(), family.into());
-    if client_id != SESSION_CLIENT_ID {
+    if client_id == SESSION_CLIENT_ID {
+        // The session's family starts at the sign-in and survives rotation: OpenID Connect
+        // Core §2's `auth_time`, read where a recent sign-in is required (adding a passkey).
+        registered.insert("auth_time".to_owned(), family_started.into());
+    } else {
         registered.insert("client_id".to_owned(), client_id.into());
     }
     claims.extend(registered);

@@ -36,6 +36,10 @@ pub const IDENTITY_PROVIDER: &str = "idp";
 pub const PUBLIC_CLIENT: &str = "pcl";
 /// Prefix of the `client_id` of public clients, distinct from service accounts' `cid`.
 pub const PUBLIC_CLIENT_ID: &str = "app";
+/// Prefix of passkey identifiers.
+pub const PASSKEY: &str = "pk";
+/// Prefix of the random id of a WebAuthn challenge, recorded when it is used.
+pub const PASSKEY_CHALLENGE: &str = "pkc";
 
 /// Prefix of client secrets.
 pub const CLIENT_SECRET_VALUE: &str = "rcs";

@@ -25,6 +25,19 @@ pub const REFRESH_STATUS_PATH: &str = "/node/v1/refresh-tokens/status";
 /// Path where a signed-in external identity is resolved to a user of an API.
 pub const RESOLVE_USER_PATH: &str = "/node/v1/users/resolve";
 
+/// Path where a passkey just created in a browser is stored, for a new or a signed-in user.
+pub const PASSKEY_REGISTER_PATH: &str = "/node/v1/passkeys/register";
+/// Path where the passkey a browser signed with is looked up by its credential id.
+pub const PASSKEY_LOOKUP_PATH: &str = "/node/v1/passkeys/lookup";
+/// Path where a verified passkey sign-in is recorded and its user resolved.
+pub const PASSKEY_SIGN_IN_PATH: &str = "/node/v1/passkeys/sign-in";
+/// Path where a user's passkeys are listed.
+pub const PASSKEY_LIST_PATH: &str = "/node/v1/passkeys/list";
+/// Path where a user removes one of their passkeys.
+pub const PASSKEY_REMOVE_PATH: &str = "/node/v1/passkeys/remove";
+/// The `authority` of the identity that carries a user's WebAuthn user handle.
+pub const PASSKEY_AUTHORITY: &str = "passkey";
+
 /// Header naming the region a data plane serves.
 pub const REGION_HEADER: &str = "restapi-region";
 /// Header naming one data plane process, stable for its lifetime.
@@ -197,4 +210,232 @@ pub struct ResolveUserResponse {
     /// The user, when [`ResolveOutcome::SignedIn`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<ResolvedUser>,
+}
+
+/// Who a new passkey is for.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum PasskeyOwner {
+    /// A person signing up with the passkey: a new user, made like one created at a first
+    /// sign-in (the API's default roles), if the provider creates users.
+    #[serde(rename_all = "camelCase")]
+    SignUp {
+        /// The name the person gave.
+        name: String,
+        /// The address the person gave; not verified, so it links no pre-registered user.
+        #[serde(default)]
+        email: Option<String>,
+        /// Whether the passkey provider creates users.
+        auto_create: bool,
+    },
+    /// A user who signed in recently and adds a passkey to their account.
+    #[serde(rename_all = "camelCase")]
+    Existing {
+        /// The user's id.
+        user_id: String,
+    },
+}
+
+/// A passkey the browser has just created and the data plane has verified.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyRegisterRequest {
+    /// The API; it must be in the node's region.
+    pub api_id: String,
+    /// Who the passkey is for.
+    pub owner: PasskeyOwner,
+    /// The WebAuthn user handle the credential was created with, base64url.
+    pub user_handle: String,
+    /// The credential's id, base64url: unique within the API.
+    pub credential_id: String,
+    /// The credential as the data plane's WebAuthn library keeps it (public key, counter,
+    /// flags). Public data: it holds no secret.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+    /// A label for the user's list of passkeys.
+    pub name: String,
+    /// The authenticator's signature counter at creation.
+    pub sign_count: u32,
+    /// Whether the credential may be synchronised to other devices.
+    pub backup_eligible: bool,
+    /// Whether it is backed up (synchronised) now.
+    pub backup_state: bool,
+}
+
+/// What storing a new passkey came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PasskeyRegisterOutcome {
+    /// Stored; for a sign-up, the user was created.
+    Registered,
+    /// A sign-up where the provider creates no users: nothing was written.
+    NotRegistered,
+    /// The user is disabled: nothing was written.
+    Disabled,
+    /// The user does not exist (any more): nothing was written.
+    UnknownUser,
+    /// The credential is registered already: nothing was written.
+    CredentialTaken,
+    /// The user handle is another user's: nothing was written.
+    HandleMismatch,
+}
+
+/// Answer to [`PasskeyRegisterRequest`].
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyRegisterResponse {
+    /// What happened.
+    pub outcome: PasskeyRegisterOutcome,
+    /// The user, when registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<ResolvedUser>,
+    /// The passkey's id (`pk_...`), when registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey_id: Option<String>,
+}
+
+/// Asks for the passkey with a credential id, to verify an assertion made with it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyLookupRequest {
+    /// The API; it must be in the node's region.
+    pub api_id: String,
+    /// The credential id the browser sent, base64url.
+    pub credential_id: String,
+}
+
+/// A stored passkey, as the data plane verifies an assertion against it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredPasskey {
+    /// The passkey's id (`pk_...`).
+    pub id: String,
+    /// Its user's id.
+    pub user_id: String,
+    /// The user handle it was created with, base64url.
+    pub user_handle: String,
+    /// The credential as stored (see [`PasskeyRegisterRequest::credential`]).
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+/// Answer to [`PasskeyLookupRequest`].
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyLookupResponse {
+    /// The passkey, if the API has one with this credential id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<StoredPasskey>,
+}
+
+/// A verified passkey sign-in, to record before the user is signed in.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeySignInRequest {
+    /// The API; it must be in the node's region.
+    pub api_id: String,
+    /// The passkey that signed.
+    pub passkey_id: String,
+    /// The challenge's random id: a challenge serves one sign-in only.
+    pub challenge_id: String,
+    /// When the challenge expires; its record may be forgotten after that.
+    pub challenge_expires_at: UnixTime,
+    /// The credential updated with this sign-in's counter and flags.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+    /// The signature counter the authenticator reported.
+    pub sign_count: u32,
+    /// Whether the credential is backed up now.
+    pub backup_state: bool,
+}
+
+/// What recording a passkey sign-in came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PasskeySignInOutcome {
+    /// Recorded: the user may sign in.
+    SignedIn,
+    /// The user is disabled.
+    Disabled,
+    /// The passkey was removed meanwhile.
+    UnknownPasskey,
+    /// The challenge was used before: a replayed assertion.
+    ChallengeUsed,
+    /// The counter did not grow: the authenticator may have been cloned.
+    CounterRegressed,
+}
+
+/// Answer to [`PasskeySignInRequest`].
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeySignInResponse {
+    /// What happened.
+    pub outcome: PasskeySignInOutcome,
+    /// The user, when signed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<ResolvedUser>,
+}
+
+/// Asks for a user's passkeys.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyListRequest {
+    /// The API; it must be in the node's region.
+    pub api_id: String,
+    /// The user.
+    pub user_id: String,
+}
+
+/// One of a user's passkeys, without its key material.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeySummary {
+    /// Identifier (`pk_...`).
+    pub id: String,
+    /// The label shown to the user.
+    pub name: String,
+    /// The credential's id, base64url: excluded when the user adds another passkey.
+    pub credential_id: String,
+    /// Whether the credential may be synchronised to other devices.
+    pub backup_eligible: bool,
+    /// Whether it was backed up at its last use.
+    pub backup_state: bool,
+    /// When it was added.
+    pub created_at: UnixTime,
+    /// When it last signed in, if ever.
+    #[serde(default)]
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// Answer to [`PasskeyListRequest`].
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyListResponse {
+    /// Whether the user exists and is not disabled; when false the list is empty.
+    pub active: bool,
+    /// The user's WebAuthn user handle, base64url, if they have one yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_handle: Option<String>,
+    /// The user's passkeys, oldest first.
+    pub passkeys: Vec<PasskeySummary>,
+}
+
+/// A user removes one of their passkeys.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyRemoveRequest {
+    /// The API; it must be in the node's region.
+    pub api_id: String,
+    /// The user, who must own the passkey.
+    pub user_id: String,
+    /// The passkey (`pk_...`).
+    pub passkey_id: String,
+}
+
+/// Answer to [`PasskeyRemoveRequest`].
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyRemoveResponse {
+    /// Whether a passkey of the user was removed.
+    pub removed: bool,
 }

@@ -256,6 +256,8 @@ pub enum ProviderKind {
     Oidc,
     /// Vipps Login (OpenID Connect with its userinfo endpoint).
     Vipps,
+    /// Passkeys (WebAuthn) made on the login page itself: no external provider, no client.
+    Passkey,
 }
 
 impl ProviderKind {
@@ -268,6 +270,7 @@ impl ProviderKind {
             Self::Facebook => "facebook",
             Self::Oidc => "oidc",
             Self::Vipps => "vipps",
+            Self::Passkey => "passkey",
         }
     }
 }

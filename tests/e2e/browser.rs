@@ -8,6 +8,10 @@
 //! authorization code flow with PKCE through the hosted login with `openid-client`, then
 //! refreshes, introspects and revokes.
 //!
+//! Passkeys run there as well: `tests/browser/passkey.spec.mjs` gives Chromium a virtual
+//! authenticator, signs up with a passkey through the real page, signs out, signs in with it
+//! and calls the API with the cookies.
+//!
 //! Chromium and the npm packages are installed by `tests/run`; when either is missing this
 //! test fails and says so. It runs on every backend under test: one pass takes a few seconds.
 
@@ -281,6 +285,77 @@ async fn a_native_app_signs_in_with_pkce_through_an_independent_library() {
         let summary = run.stdout.lines().last().unwrap_or_default();
         eprintln!("pkce.spec.mjs on {}: {summary}", database.backend);
         drop(idp);
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_up_and_in_with_a_passkey_in_a_real_browser() {
+    let browser_dir = require_browser_tools();
+    for database in test_databases().await {
+        let stack = Stack::start(&database).await;
+        let plane = stack.region_with_data_plane("eu").await;
+        stack
+            .create(
+                "/v1/apis",
+                json!({ "name": API, "region": "eu", "description": "passkeys",
+                        "roles": ["reader"], "defaultRoles": ["reader"] }),
+            )
+            .await;
+        stack
+            .create(
+                &format!("/v1/apis/{API}/providers"),
+                json!({ "kind": "passkey", "autoCreate": true }),
+            )
+            .await;
+        stack.wait_for_push(&plane).await;
+
+        let app_origin = format!("http://{API}.{APP_DOMAIN}:{}", plane.addr.port());
+        let run = run_script(
+            &browser_dir,
+            "passkey.spec.mjs",
+            &[
+                ("APP_ORIGIN", app_origin.as_str()),
+                ("PERSON_NAME", PERSON_NAME),
+                ("PERSON_EMAIL", PERSON_EMAIL),
+                ("CHROMIUM", CHROMIUM),
+            ],
+        )
+        .await;
+        let report = format!(
+            "{}: passkey.spec.mjs {}\n--- stdout\n{}\n--- stderr\n{}",
+            database.backend, run.outcome, run.stdout, run.stderr
+        );
+        assert!(run.passed, "{report}");
+
+        // The person became one user with the API's default roles and one passkey.
+        let (status, page) = stack
+            .admin_request(Method::GET, &format!("/v1/apis/{API}/users"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let users = page["items"].as_array().cloned().unwrap_or_default();
+        assert_eq!(users.len(), 1, "{page}\n{report}");
+        assert_eq!(users[0]["roles"], json!(["reader"]), "{page}");
+        let user_id = users[0]["id"].as_str().expect("user id");
+        assert!(
+            run.stdout.contains(&format!("USER {user_id}")),
+            "the browser signed in as {user_id}:\n{report}"
+        );
+        let (_, passkeys) = stack
+            .admin_request(
+                Method::GET,
+                &format!("/v1/apis/{API}/users/{user_id}/passkeys"),
+                None,
+            )
+            .await;
+        let passkeys = passkeys.as_array().cloned().unwrap_or_default();
+        assert_eq!(passkeys.len(), 1, "{passkeys:?}");
+        assert!(passkeys[0]["lastUsedAt"].is_string(), "{passkeys:?}");
+        eprintln!(
+            "passkey.spec.mjs on {}: {:.1} s",
+            database.backend,
+            run.took.as_secs_f64()
+        );
         database.drop_database().await;
     }
 }

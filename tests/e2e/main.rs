@@ -23,6 +23,7 @@ mod lifecycle;
 mod login;
 mod openapi;
 mod operations;
+mod passkey;
 mod pkce;
 mod presets;
 mod providers;

@@ -750,3 +750,95 @@ async fn pending_domain(store: &Store, domain: &str) -> DomainCheck {
         .unwrap();
     store.domain_check("shop", domain).await.unwrap()
 }
+
+#[tokio::test]
+async fn a_passkey_challenge_serves_one_sign_in_and_the_counter_must_grow() {
+    use restapi_shared::node::{
+        PasskeyOwner, PasskeyRegisterOutcome, PasskeyRegisterRequest, PasskeySignInOutcome,
+        PasskeySignInRequest,
+    };
+
+    for database in test_databases().await {
+        let store = open(&database).await;
+        let eu = region(&store, "eu").await;
+        let no = region(&store, "no").await;
+        let shop = api(&store, "shop", "eu").await;
+        let register = |credential_id: &str, auto_create: bool| PasskeyRegisterRequest {
+            api_id: shop.clone(),
+            owner: PasskeyOwner::SignUp {
+                name: "Ada".to_owned(),
+                email: Some("ada@example.com".to_owned()),
+                auto_create,
+            },
+            user_handle: format!("handle-{credential_id}"),
+            credential_id: credential_id.to_owned(),
+            credential: serde_json::json!({ "cred": { "counter": 0 } }),
+            name: "Passkey".to_owned(),
+            sign_count: 0,
+            backup_eligible: true,
+            backup_state: false,
+        };
+
+        // Without auto-create nothing is written; with it, a user with the default roles.
+        let closed = store
+            .register_passkey(&eu, &register("cred-1", false), NOW)
+            .await
+            .unwrap();
+        assert_eq!(closed.outcome, PasskeyRegisterOutcome::NotRegistered);
+        let open_answer = store
+            .register_passkey(&eu, &register("cred-1", true), NOW)
+            .await
+            .unwrap();
+        assert_eq!(open_answer.outcome, PasskeyRegisterOutcome::Registered);
+        let user = open_answer.user.unwrap();
+        assert_eq!(user.roles, vec!["reader".to_owned()]);
+        let passkey_id = open_answer.passkey_id.unwrap();
+        // The same credential again is refused, and creates no second user.
+        let again = store
+            .register_passkey(&eu, &register("cred-1", true), NOW)
+            .await
+            .unwrap();
+        assert_eq!(again.outcome, PasskeyRegisterOutcome::CredentialTaken);
+        assert_eq!(store.passkeys("shop", &user.id).await.unwrap().len(), 1);
+
+        let sign_in = |challenge: &str, sign_count: u32| PasskeySignInRequest {
+            api_id: shop.clone(),
+            passkey_id: passkey_id.clone(),
+            challenge_id: challenge.to_owned(),
+            challenge_expires_at: NOW + 300,
+            credential: serde_json::json!({ "cred": { "counter": sign_count } }),
+            sign_count,
+            backup_state: true,
+        };
+        let first = store
+            .passkey_signed_in(&eu, &sign_in("pkc_1", 1), NOW)
+            .await
+            .unwrap();
+        assert_eq!(first.outcome, PasskeySignInOutcome::SignedIn);
+        assert_eq!(first.user.unwrap().id, user.id);
+        // A replay of the same challenge, even with a counter that grew, is refused.
+        let replay = store
+            .passkey_signed_in(&eu, &sign_in("pkc_1", 2), NOW + 1)
+            .await
+            .unwrap();
+        assert_eq!(replay.outcome, PasskeySignInOutcome::ChallengeUsed);
+        // A counter that did not grow is refused: the authenticator may have been cloned.
+        let cloned = store
+            .passkey_signed_in(&eu, &sign_in("pkc_2", 1), NOW + 2)
+            .await
+            .unwrap();
+        assert_eq!(cloned.outcome, PasskeySignInOutcome::CounterRegressed);
+        let listed = store.passkeys("shop", &user.id).await.unwrap();
+        assert!(listed[0].backup_state && listed[0].last_used_at == Some(NOW));
+
+        // Another region's data plane learns nothing of the API.
+        let foreign = store
+            .passkey_signed_in(&no, &sign_in("pkc_3", 5), NOW)
+            .await;
+        assert!(
+            matches!(foreign, Err(StoreError::WrongRegion)),
+            "{foreign:?}"
+        );
+        database.drop_database().await;
+    }
+}

@@ -7,9 +7,11 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use restapi_shared::error::ErrorBody;
 use restapi_shared::node::{
-    ChangesQuery, LONG_POLL_SECONDS, RedeemRefreshRequest, RedeemRefreshResponse,
-    RefreshStatusRequest, RefreshStatusResponse, ResolveUserRequest, ResolveUserResponse,
-    RevokeRefreshRequest,
+    ChangesQuery, LONG_POLL_SECONDS, PasskeyListRequest, PasskeyListResponse, PasskeyLookupRequest,
+    PasskeyLookupResponse, PasskeyRegisterRequest, PasskeyRegisterResponse, PasskeyRemoveRequest,
+    PasskeyRemoveResponse, PasskeySignInRequest, PasskeySignInResponse, RedeemRefreshRequest,
+    RedeemRefreshResponse, RefreshStatusRequest, RefreshStatusResponse, ResolveUserRequest,
+    ResolveUserResponse, RevokeRefreshRequest,
 };
 use restapi_shared::push::{ChangeBatch, RegionSnapshot};
 use utoipa_axum::router::OpenApiRouter;
@@ -30,6 +32,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_refresh_family))
         .routes(routes!(refresh_token_status))
         .routes(routes!(resolve_user))
+        .routes(routes!(register_passkey))
+        .routes(routes!(lookup_passkey))
+        .routes(routes!(passkey_signed_in))
+        .routes(routes!(list_passkeys))
+        .routes(routes!(remove_passkey))
 }
 
 /// The whole configuration of the caller's region (`RegionSnapshot` of the shared crate).
@@ -221,4 +228,169 @@ async fn resolve_user(
         .resolve_user(&node.identity.region_id, &request, now)
         .await?;
     Ok(Json(resolved))
+}
+
+/// Stores a passkey the data plane verified (`PasskeyRegisterRequest` of the shared crate):
+/// for a sign-up, with the user it creates in the same transaction (resolved like a first
+/// sign-in: default roles, only when the provider creates users); for a signed-in user, under
+/// their user handle. A credential id registered already is refused, and nothing is written.
+#[utoipa::path(post, path = "/node/v1/passkeys/register", tag = "node",
+    security(("node_token" = [])), request_body = PasskeyRegisterRequest,
+    params(
+        ("restapi-region" = String, Header, description = "The region the data plane serves"),
+        ("restapi-node-instance" = String, Header, description = "The data plane process"),
+        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+    ),
+    responses(
+        (status = 200, description = "The outcome; the user when registered",
+            body = PasskeyRegisterResponse),
+        (status = 400, description = "invalid_body, invalid_field, or a node header is missing",
+            body = ErrorBody),
+        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
+        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
+        (status = 409, description = "The user has the most passkeys allowed", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+async fn register_passkey(
+    node: Node,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<PasskeyRegisterRequest>,
+) -> Result<Json<PasskeyRegisterResponse>, HttpError> {
+    let now = state.clock.now();
+    let region_id = &node.identity.region_id;
+    Ok(Json(
+        state
+            .store
+            .register_passkey(region_id, &request, now)
+            .await?,
+    ))
+}
+
+/// The passkey of an API with a credential id (`PasskeyLookupRequest` of the shared crate),
+/// for the data plane to verify an assertion against; absent when the API has none.
+#[utoipa::path(post, path = "/node/v1/passkeys/lookup", tag = "node",
+    security(("node_token" = [])), request_body = PasskeyLookupRequest,
+    params(
+        ("restapi-region" = String, Header, description = "The region the data plane serves"),
+        ("restapi-node-instance" = String, Header, description = "The data plane process"),
+        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+    ),
+    responses(
+        (status = 200, description = "The passkey, if any", body = PasskeyLookupResponse),
+        (status = 400, description = "invalid_body, or a node header is missing",
+            body = ErrorBody),
+        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
+        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+async fn lookup_passkey(
+    node: Node,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<PasskeyLookupRequest>,
+) -> Result<Json<PasskeyLookupResponse>, HttpError> {
+    let region_id = &node.identity.region_id;
+    let passkey = state.store.lookup_passkey(region_id, &request).await?;
+    Ok(Json(PasskeyLookupResponse { passkey }))
+}
+
+/// Records a passkey sign-in the data plane verified (`PasskeySignInRequest` of the shared
+/// crate), in one transaction: its challenge is spent (a second use is refused as a replay),
+/// the counter must grow when the authenticator keeps one, and a disabled user is refused.
+#[utoipa::path(post, path = "/node/v1/passkeys/sign-in", tag = "node",
+    security(("node_token" = [])), request_body = PasskeySignInRequest,
+    params(
+        ("restapi-region" = String, Header, description = "The region the data plane serves"),
+        ("restapi-node-instance" = String, Header, description = "The data plane process"),
+        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+    ),
+    responses(
+        (status = 200, description = "The outcome; the user when signed in",
+            body = PasskeySignInResponse),
+        (status = 400, description = "invalid_body, or a node header is missing",
+            body = ErrorBody),
+        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
+        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+async fn passkey_signed_in(
+    node: Node,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<PasskeySignInRequest>,
+) -> Result<Json<PasskeySignInResponse>, HttpError> {
+    let now = state.clock.now();
+    let region_id = &node.identity.region_id;
+    Ok(Json(
+        state
+            .store
+            .passkey_signed_in(region_id, &request, now)
+            .await?,
+    ))
+}
+
+/// A user's passkeys and user handle (`PasskeyListRequest` of the shared crate), for their
+/// own page and before they add one; empty and inactive for a missing or disabled user.
+#[utoipa::path(post, path = "/node/v1/passkeys/list", tag = "node",
+    security(("node_token" = [])), request_body = PasskeyListRequest,
+    params(
+        ("restapi-region" = String, Header, description = "The region the data plane serves"),
+        ("restapi-node-instance" = String, Header, description = "The data plane process"),
+        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+    ),
+    responses(
+        (status = 200, description = "The user's passkeys", body = PasskeyListResponse),
+        (status = 400, description = "invalid_body, or a node header is missing",
+            body = ErrorBody),
+        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
+        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+async fn list_passkeys(
+    node: Node,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<PasskeyListRequest>,
+) -> Result<Json<PasskeyListResponse>, HttpError> {
+    let region_id = &node.identity.region_id;
+    let store = &state.store;
+    Ok(Json(
+        store
+            .node_passkeys(region_id, &request.api_id, &request.user_id)
+            .await?,
+    ))
+}
+
+/// Removes one of a user's passkeys at their request (`PasskeyRemoveRequest` of the shared
+/// crate); `removed` is false when the user has no such passkey.
+#[utoipa::path(post, path = "/node/v1/passkeys/remove", tag = "node",
+    security(("node_token" = [])), request_body = PasskeyRemoveRequest,
+    params(
+        ("restapi-region" = String, Header, description = "The region the data plane serves"),
+        ("restapi-node-instance" = String, Header, description = "The data plane process"),
+        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+    ),
+    responses(
+        (status = 200, description = "Whether a passkey was removed",
+            body = PasskeyRemoveResponse),
+        (status = 400, description = "invalid_body, or a node header is missing",
+            body = ErrorBody),
+        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
+        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+async fn remove_passkey(
+    node: Node,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<PasskeyRemoveRequest>,
+) -> Result<Json<PasskeyRemoveResponse>, HttpError> {
+    let region_id = &node.identity.region_id;
+    let (api_id, user_id) = (&request.api_id, &request.user_id);
+    let removed = state
+        .store
+        .node_remove_passkey(region_id, api_id, user_id, &request.passkey_id)
+        .await?;
+    Ok(Json(PasskeyRemoveResponse { removed }))
 }

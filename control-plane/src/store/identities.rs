@@ -171,45 +171,55 @@ impl Store {
             .await?
             .filter(|api| api.region_id == region_id)
             .ok_or(StoreError::WrongRegion)?;
-        // An address the provider sent but that is no address is treated as none.
-        let email = request
-            .email
-            .as_deref()
-            .filter(|email| names::check_email("email", email).is_ok());
-
-        let linked: Option<String> = sqlx::query_scalar(
-            "SELECT user_id FROM user_identities \
-             WHERE api_id = $1 AND authority = $2 AND subject = $3",
-        )
-        .bind(&api.id)
-        .bind(&request.authority)
-        .bind(&request.subject)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        if let Some(user_id) = linked {
-            let user = user_from_row(user_row(&mut transaction, &api, &user_id).await?)?;
-            transaction.commit().await?;
-            return Ok(answer(user));
-        }
-
-        if let Some(email) = email.filter(|_| request.email_verified)
-            && let Some(user) = link_registered(&mut transaction, &api, request, email, now).await?
-        {
-            transaction.commit().await?;
-            return Ok(answer(user));
-        }
-
-        if !request.auto_create {
-            // Dropping the transaction rolls it back; nothing was written anyway.
-            return Ok(ResolveUserResponse {
-                outcome: ResolveOutcome::NotRegistered,
-                user: None,
-            });
-        }
-        let user = create_signed_in(&mut transaction, &api, request, email, now).await?;
+        let resolved = resolve_in(&mut transaction, &api, request, now).await?;
         transaction.commit().await?;
-        Ok(answer(user))
+        Ok(resolved)
     }
+}
+
+/// [`Store::resolve_user`] within a transaction the caller commits, for an API already
+/// checked to be the node's; nothing is written when the answer is not registered.
+pub(super) async fn resolve_in(
+    transaction: &mut AnyConnection,
+    api: &ApiRow,
+    request: &ResolveUserRequest,
+    now: UnixTime,
+) -> Result<ResolveUserResponse, StoreError> {
+    // An address the provider sent but that is no address is treated as none.
+    let email = request
+        .email
+        .as_deref()
+        .filter(|email| names::check_email("email", email).is_ok());
+
+    let linked: Option<String> = sqlx::query_scalar(
+        "SELECT user_id FROM user_identities \
+         WHERE api_id = $1 AND authority = $2 AND subject = $3",
+    )
+    .bind(&api.id)
+    .bind(&request.authority)
+    .bind(&request.subject)
+    .fetch_optional(&mut *transaction)
+    .await?;
+    if let Some(user_id) = linked {
+        let user = user_from_row(user_row(transaction, api, &user_id).await?)?;
+        return Ok(answer(user));
+    }
+
+    if let Some(email) = email.filter(|_| request.email_verified)
+        && let Some(user) = link_registered(transaction, api, request, email, now).await?
+    {
+        return Ok(answer(user));
+    }
+
+    if !request.auto_create {
+        // Nothing was written.
+        return Ok(ResolveUserResponse {
+            outcome: ResolveOutcome::NotRegistered,
+            user: None,
+        });
+    }
+    let user = create_signed_in(transaction, api, request, email, now).await?;
+    Ok(answer(user))
 }
 
 /// Links the identity to the user pre-registered with `email`, unless that user already has
@@ -313,7 +323,7 @@ async fn create_signed_in(
     Ok(user)
 }
 
-fn answer(user: User) -> ResolveUserResponse {
+pub(super) fn answer(user: User) -> ResolveUserResponse {
     if user.disabled {
         return ResolveUserResponse {
             outcome: ResolveOutcome::Disabled,
@@ -338,7 +348,7 @@ fn new_identity(request: &ResolveUserRequest, email: Option<&str>, now: UnixTime
     }
 }
 
-async fn insert_identity(
+pub(super) async fn insert_identity(
     connection: &mut AnyConnection,
     api_id: &str,
     user_id: &str,

@@ -13,6 +13,7 @@ mod feed;
 mod identities;
 mod node_credentials;
 mod operator_tokens;
+mod passkeys;
 mod providers;
 mod refresh_tokens;
 mod regions;
@@ -43,6 +44,7 @@ pub use node_credentials::{
     CreatedNodeCredential, NewNodeCredential, NodeCredential, NodeIdentity,
 };
 pub use operator_tokens::{CreatedOperatorToken, NewOperatorToken, OperatorToken};
+pub use passkeys::{MAX_PASSKEYS_PER_USER, Passkey};
 pub use providers::{EndpointsInput, LoginUrls, NewProvider, Provider, ProviderChanges};
 pub use regions::{NewRegion, Region, RegionChanges};
 pub use service_accounts::{

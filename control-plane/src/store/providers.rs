@@ -1,5 +1,5 @@
-//! Identity providers of an API's hosted login page: Microsoft, Google, Apple, Facebook, Vipps
-//! or any OpenID Connect provider.
+//! Identity providers of an API's hosted login page: Microsoft, Google, Apple, Facebook, Vipps,
+//! any OpenID Connect provider, or passkeys (which have no client, secret or issuer).
 //!
 //! Client secrets and Apple's private keys are sealed with the master key and opened only to
 //! build the push; the admin API shows only whether one is set. Every write is a change of the
@@ -155,9 +155,11 @@ pub struct NewProvider {
     /// Whether a first sign-in creates a user (default false).
     #[serde(default)]
     pub auto_create: bool,
-    /// The client id registered at the provider (Apple: the Services ID).
+    /// The client id registered at the provider (Apple: the Services ID); none for passkeys.
+    #[serde(default)]
     pub client_id: String,
-    /// The client secret; required for every kind but Apple, which must not have one.
+    /// The client secret; required for every kind but Apple and passkeys, which must not have
+    /// one.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub client_secret: Option<SecretString>,
@@ -441,8 +443,13 @@ pub(super) async fn provider_configs(
 impl ProviderRow {
     fn into_provider(self, api: &str, hosts: &LoginHosts, urls: &LoginUrls) -> Provider {
         let settings = self.settings;
+        // A passkey is made on the login page itself: no provider calls back.
+        let redirect_uris = match settings.kind {
+            ProviderKind::Passkey => Vec::new(),
+            _ => urls.redirect_uris(api, &hosts.region_host, &hosts.domains, &self.id),
+        };
         Provider {
-            redirect_uris: urls.redirect_uris(api, &hosts.region_host, &hosts.domains, &self.id),
+            redirect_uris,
             id: self.id,
             kind: settings.kind,
             display_name: settings.display_name,
@@ -511,7 +518,7 @@ fn default_issuer(kind: ProviderKind, tenant: Option<&str>) -> Option<String> {
             "https://login.microsoftonline.com/{}/v2.0",
             tenant.unwrap_or("common")
         )),
-        ProviderKind::Facebook | ProviderKind::Oidc => None,
+        ProviderKind::Facebook | ProviderKind::Oidc | ProviderKind::Passkey => None,
     }
 }
 
@@ -536,6 +543,7 @@ fn default_display_name(kind: ProviderKind, issuer: Option<&str>) -> Result<Stri
         ProviderKind::Apple => "Apple".to_owned(),
         ProviderKind::Facebook => "Facebook".to_owned(),
         ProviderKind::Vipps => "Vipps".to_owned(),
+        ProviderKind::Passkey => "Passkey".to_owned(),
         ProviderKind::Oidc => {
             let issuer = issuer.ok_or_else(|| {
                 StoreError::InvalidField("issuer is required for kind oidc".to_owned())
@@ -604,6 +612,9 @@ fn check_settings(settings: &Settings) -> Result<(), StoreError> {
     if settings.display_name.trim().is_empty() {
         return refuse("displayName may not be blank".to_owned());
     }
+    if kind == ProviderKind::Passkey {
+        return check_passkey_settings(settings);
+    }
     check_identifier("clientId", &settings.client_id)?;
     check_scopes(&settings.scopes)?;
 
@@ -662,6 +673,35 @@ fn check_settings(settings: &Settings) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// A passkey provider has a label and its switches, nothing else: the relying party is the
+/// host the login page is served on.
+fn check_passkey_settings(settings: &Settings) -> Result<(), StoreError> {
+    let endpoints = &settings.endpoints;
+    let unused = [
+        ("clientId", !settings.client_id.is_empty()),
+        ("clientSecret", settings.has_client_secret),
+        ("scopes", !settings.scopes.is_empty()),
+        ("issuer", settings.issuer.is_some()),
+        ("tenant", settings.tenant.is_some()),
+        ("teamId", settings.team_id.is_some()),
+        ("keyId", settings.key_id.is_some()),
+        ("privateKey", settings.has_private_key),
+        (
+            "endpoints",
+            endpoints.authorization.is_some()
+                || endpoints.token.is_some()
+                || endpoints.userinfo.is_some()
+                || endpoints.jwks.is_some(),
+        ),
+    ];
+    match unused.into_iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err(StoreError::InvalidField(format!(
+            "{field} is not used by kind passkey"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Checks new secrets: a client secret of printable text, a private key that ring accepts as

@@ -3,6 +3,7 @@
 pub mod db;
 pub mod dns;
 pub mod hosted;
+pub mod passkeys;
 pub mod pebble;
 pub mod presets;
 pub mod stack;

@@ -1,4 +1,5 @@
-//! `/v1/apis/{api}/users`: the people who sign in to an API, and their linked identities.
+//! `/v1/apis/{api}/users`: the people who sign in to an API, their linked identities and
+//! their passkeys.
 //!
 //! Users are not configuration: these writes bump no revision and reach no data plane.
 
@@ -13,7 +14,9 @@ use crate::http::AppState;
 use crate::http::auth::Operator;
 use crate::http::error::HttpError;
 use crate::http::extract::{JsonBody, Query};
-use crate::store::{Identity, NewIdentity, NewUser, User, UserChanges, UserListQuery, UserPage};
+use crate::store::{
+    Identity, NewIdentity, NewUser, Passkey, User, UserChanges, UserListQuery, UserPage,
+};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -21,6 +24,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(list_identities, link_identity))
         .routes(routes!(unlink_identity))
+        .routes(routes!(list_passkeys))
+        .routes(routes!(remove_passkey))
 }
 
 /// Pre-register a user; their first sign-in with a verified address links them.
@@ -196,5 +201,43 @@ async fn unlink_identity(
     Path((api, id, identity_id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, HttpError> {
     state.store.unlink_identity(&api, &id, &identity_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// List a user's passkeys, oldest first: labels, flags and times, never key material.
+#[utoipa::path(get, path = "/v1/apis/{api}/users/{id}/passkeys", tag = "users",
+    security(("operator_token" = [])),
+    params(("api" = String, Path, description = "API name"),
+        ("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The passkeys", body = Vec<Passkey>),
+        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
+        (status = 404, description = "No such API or user", body = ErrorBody),
+    ))]
+async fn list_passkeys(
+    _: Operator,
+    State(state): State<AppState>,
+    Path((api, id)): Path<(String, String)>,
+) -> Result<Json<Vec<Passkey>>, HttpError> {
+    Ok(Json(state.store.passkeys(&api, &id).await?))
+}
+
+/// Remove a user's passkey: it signs in no more (a lost device, a departed person).
+#[utoipa::path(delete, path = "/v1/apis/{api}/users/{id}/passkeys/{passkey}", tag = "users",
+    security(("operator_token" = [])),
+    params(("api" = String, Path, description = "API name"),
+        ("id" = String, Path, description = "User id"),
+        ("passkey" = String, Path, description = "Passkey id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
+        (status = 404, description = "No such API, user or passkey", body = ErrorBody),
+    ))]
+async fn remove_passkey(
+    _: Operator,
+    State(state): State<AppState>,
+    Path((api, id, passkey)): Path<(String, String, String)>,
+) -> Result<StatusCode, HttpError> {
+    state.store.remove_passkey(&api, &id, &passkey).await?;
     Ok(StatusCode::NO_CONTENT)
 }

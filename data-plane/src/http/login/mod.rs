@@ -8,7 +8,8 @@
 //! the answer against it, exchanges the code, verifies the ID token, asks the control plane
 //! which user this is, and sets the session cookies. Nothing is written on the data plane.
 //!
-//! Provider kinds differ in small ways, each described by a [`Preset`].
+//! Provider kinds differ in small ways, each described by a [`Preset`]. Passkeys are no
+//! redirect to a provider: their ceremonies run on the login page itself ([`passkey`]).
 
 mod apple;
 pub(crate) mod authorization;
@@ -16,6 +17,7 @@ mod facebook;
 mod microsoft;
 mod oidc;
 mod page;
+mod passkey;
 mod redirect;
 pub(crate) mod state;
 mod vipps;
@@ -37,6 +39,7 @@ use authorization::{AuthorizationRequest, CodeClaims, Refusal};
 use oidc::Flow;
 pub(crate) use oidc::ProviderDirectory;
 use page::{Look, ProviderLink};
+use passkey::PasskeySection;
 use state::{LOGIN_STATE_TTL, LoginState, StateError};
 
 use super::EndpointCall;
@@ -139,7 +142,9 @@ pub(crate) const GENERIC: Preset = Preset {
 /// The preset of a kind of provider.
 pub(crate) fn preset(kind: ProviderKind) -> Preset {
     match kind {
-        ProviderKind::Google | ProviderKind::Oidc => GENERIC,
+        // Passkeys never reach `start` or the callback ([`enabled_provider`]); the generic
+        // preset only keeps the match whole.
+        ProviderKind::Google | ProviderKind::Oidc | ProviderKind::Passkey => GENERIC,
         ProviderKind::Microsoft => microsoft::PRESET,
         ProviderKind::Apple => apple::PRESET,
         ProviderKind::Facebook => facebook::PRESET,
@@ -299,6 +304,11 @@ impl LoginHost {
         }
     }
 
+    /// The page where a signed-in user manages their passkeys.
+    fn passkeys_path(&self) -> String {
+        format!("{}/passkeys", self.login_path)
+    }
+
     fn callback_url(&self, provider_id: &str) -> String {
         format!(
             "{}{}/callback/{provider_id}",
@@ -337,6 +347,21 @@ pub(super) async fn login(call: EndpointCall<'_>, body: Body) -> Response {
             return method_not_allowed(&look, "GET, HEAD");
         }
         return login_page(&call, &host, &look);
+    }
+    if passkey::is_json_endpoint(rest) {
+        return passkey::json_endpoint(&call, &host, rest, body).await;
+    }
+    if rest == "/passkeys" {
+        if !is_get {
+            return method_not_allowed(&look, "GET, HEAD");
+        }
+        return passkey::manage(&call, &host, &look).await;
+    }
+    if rest == "/passkeys/remove" {
+        if *method != Method::POST {
+            return method_not_allowed(&look, "POST");
+        }
+        return passkey::remove(&call, &host, &look, body).await;
     }
     if let Some(provider_id) = rest.strip_prefix("/start/") {
         if !is_get {
@@ -404,7 +429,7 @@ fn login_page(call: &EndpointCall<'_>, host: &LoginHost, look: &Look<'_>) -> Res
         .api
         .providers
         .iter()
-        .filter(|provider| provider.enabled)
+        .filter(|provider| provider.enabled && provider.kind != ProviderKind::Passkey)
         .map(|provider| ProviderLink {
             display_name: &provider.display_name,
             href: format!(
@@ -414,7 +439,13 @@ fn login_page(call: &EndpointCall<'_>, host: &LoginHost, look: &Look<'_>) -> Res
             ),
         })
         .collect();
-    page::login_page(look, &links)
+    // The passkey endpoints get the same query: an app's request is finished with a code.
+    let section = passkey::provider(call).map(|provider| PasskeySection {
+        login_path: &host.login_path,
+        query: &start_query,
+        sign_up: provider.auto_create,
+    });
+    page::login_page(look, &links, section.as_ref())
 }
 
 /// `GET login/start/<provider>`: seal the flow's state into the login cookie and send the
@@ -625,7 +656,7 @@ fn enabled_provider<'a>(
 ) -> Result<&'a ProviderConfig, LoginError> {
     call.api
         .provider(provider_id)
-        .filter(|provider| provider.enabled)
+        .filter(|provider| provider.enabled && provider.kind != ProviderKind::Passkey)
         .ok_or(LoginError::UnknownProvider)
 }
 

@@ -1,9 +1,10 @@
 //! The HTML of the hosted login: the page listing the providers, and the page that explains
 //! why a sign-in did not work.
 //!
-//! No JavaScript. Every value from configuration or from the request is escaped, although
-//! the control plane has validated the branding already. The style sheet is inline, allowed
-//! by a per-response nonce in the Content-Security-Policy.
+//! No JavaScript, except the passkey script where passkeys are enabled. Every value from
+//! configuration or from the request is escaped, although the control plane has validated the
+//! branding already. The style sheet (and the script) is inline, allowed by a per-response
+//! nonce in the Content-Security-Policy.
 
 use std::fmt::Write as _;
 
@@ -14,6 +15,8 @@ use axum::http::header::{
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use restapi_shared::push::Branding;
+
+use super::passkey::{self, PasskeySection};
 
 /// Buttons and links when the branding names no colour.
 const DEFAULT_PRIMARY: &str = "#2557d6";
@@ -43,29 +46,47 @@ pub(crate) struct ProviderLink<'a> {
     pub href: String,
 }
 
-/// The login page: one button per enabled provider, or a notice that there is none.
-pub(crate) fn login_page(look: &Look<'_>, providers: &[ProviderLink<'_>]) -> Response {
+/// The login page: one button per enabled provider and the passkey section, or a notice that
+/// there is neither.
+pub(crate) fn login_page(
+    look: &Look<'_>,
+    providers: &[ProviderLink<'_>],
+    passkey: Option<&PasskeySection<'_>>,
+) -> Response {
     let mut body = String::with_capacity(512);
     let _ = writeln!(body, "<h1>Sign in to {}</h1>", escape(look.title));
+    let title = format!("Sign in to {}", look.title);
+    if let Some(section) = passkey {
+        body.push_str(&passkey::login_section(section));
+        if !providers.is_empty() {
+            // Shown with the passkey section, by its script.
+            body.push_str("<p class=\"or\" id=\"passkey-or\" hidden>or</p>\n");
+            push_provider_links(&mut body, providers);
+        }
+        return document_with_script(StatusCode::OK, look, &title, &body, passkey::SCRIPT);
+    }
     if providers.is_empty() {
         body.push_str(
             "<p>No sign-in option is available for this application yet. \
              Contact its owner.</p>\n",
         );
     } else {
-        body.push_str("<ul>\n");
-        for provider in providers {
-            let _ = writeln!(
-                body,
-                "<li><a class=\"button\" href=\"{}\">Continue with {}</a></li>",
-                escape(&provider.href),
-                escape(provider.display_name)
-            );
-        }
-        body.push_str("</ul>\n");
+        push_provider_links(&mut body, providers);
     }
-    let title = format!("Sign in to {}", look.title);
     document(StatusCode::OK, look, &title, &body)
+}
+
+fn push_provider_links(body: &mut String, providers: &[ProviderLink<'_>]) {
+    body.push_str("<ul>\n");
+    for provider in providers {
+        let _ = writeln!(
+            body,
+            "<li><a class=\"button\" href=\"{}\">Continue with {}</a></li>",
+            escape(&provider.href),
+            escape(provider.display_name)
+        );
+    }
+    body.push_str("</ul>\n");
 }
 
 /// A page saying why the sign-in stopped, with a way back to the login page.
@@ -90,6 +111,28 @@ pub(crate) fn error_page(
 }
 
 fn document(status: StatusCode, look: &Look<'_>, title: &str, main: &str) -> Response {
+    page_document(status, look, title, main, None)
+}
+
+/// A page that runs `script`, inline under the page's nonce; it may fetch from its own origin
+/// only.
+pub(crate) fn document_with_script(
+    status: StatusCode,
+    look: &Look<'_>,
+    title: &str,
+    main: &str,
+    script: &str,
+) -> Response {
+    page_document(status, look, title, main, Some(script))
+}
+
+fn page_document(
+    status: StatusCode,
+    look: &Look<'_>,
+    title: &str,
+    main: &str,
+    script: Option<&str>,
+) -> Response {
     let nonce = super::state::random_token();
     let primary = colour(look.branding.primary_color.as_deref(), DEFAULT_PRIMARY);
     let background = colour(
@@ -110,17 +153,24 @@ fn document(status: StatusCode, look: &Look<'_>, title: &str, main: &str) -> Res
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"referrer\" content=\"no-referrer\">\n<title>{title}</title>\n\
          <style nonce=\"{nonce}\">{style}</style>\n</head>\n<body>\n<main>\n{logo}{main}\
-         </main>\n</body>\n</html>\n",
+         </main>\n{script}</body>\n</html>\n",
         title = escape(title),
+        script = script
+            .map(|script| format!("<script nonce=\"{nonce}\">{script}</script>\n"))
+            .unwrap_or_default(),
         // `ONPRIMARY` first: it contains `PRIMARY`.
         style = STYLE
             .replace("ONPRIMARY", on_primary)
             .replace("PRIMARY", primary)
             .replace("BACKGROUND", background),
     );
+    let scripts = match script {
+        Some(_) => format!("script-src 'nonce-{nonce}'; connect-src 'self'; "),
+        None => String::new(),
+    };
     let csp = format!(
-        "default-src 'none'; style-src 'nonce-{nonce}'; img-src https:; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'nonce-{nonce}'; {scripts}img-src https:; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     );
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
@@ -160,7 +210,16 @@ ul{list-style:none;margin:0;padding:0;display:grid;gap:.75rem}\
 background:PRIMARY;color:ONPRIMARY;text-align:center;text-decoration:none;font-weight:600}\
 .button:hover{text-decoration:underline}\
 .link{color:#1a1a1a;font-weight:600}\
-a:focus-visible{outline:3px solid #1a1a1a;outline-offset:3px;box-shadow:0 0 0 3px #fff}\
+button.button{width:100%;border:0;font:inherit;font-weight:600;cursor:pointer}\
+button.link{background:none;border:0;font:inherit;cursor:pointer;text-decoration:underline}\
+label{display:block;font-weight:600;margin:.5rem 0 .25rem}\
+input{display:block;width:100%;min-height:2.75rem;padding:.5rem;margin:0 0 .75rem;\
+border:1px solid #6b7280;border-radius:.5rem;font:inherit}\
+h2{font-size:1.125rem;margin:1.5rem 0 .5rem}\
+.passkey{display:flex;justify-content:space-between;gap:.5rem;align-items:center}\
+.or{margin:1rem 0}\
+a:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid #1a1a1a;\
+outline-offset:3px;box-shadow:0 0 0 3px #fff}\
 @media (min-width:40rem){main{padding:2.5rem 2rem}h1{font-size:1.625rem}}";
 
 /// `value` when it is a `#rrggbb` colour, else `default`: nothing else reaches the style.
@@ -243,7 +302,7 @@ mod tests {
             display_name: "Google & <Co>",
             href: "/login/start/idp_1?redirect=%2F".into(),
         }];
-        let response = login_page(&look, &links);
+        let response = login_page(&look, &links, None);
         let csp = response.headers()[CONTENT_SECURITY_POLICY]
             .to_str()
             .unwrap()
@@ -269,7 +328,7 @@ mod tests {
     #[tokio::test]
     async fn says_so_when_no_provider_is_enabled() {
         let branding = Branding::default();
-        let page = html(login_page(&Look::new("shop", &branding), &[])).await;
+        let page = html(login_page(&Look::new("shop", &branding), &[], None)).await;
         assert!(page.contains("Sign in to shop"));
         assert!(page.contains("No sign-in option is available"));
     }

@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use restapi_shared::aead::SealingKey;
 use restapi_shared::clock::UnixTime;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::authorization::AuthorizationRequest;
@@ -70,9 +71,30 @@ pub(crate) enum StateError {
 
 /// Seals `state` for the API `api_id` into a cookie value.
 pub(crate) fn seal(key: &SealingKey, api_id: &str, state: &LoginState) -> String {
-    // Serialising a struct of strings and an integer cannot fail.
+    seal_value(key, api_id.as_bytes(), state)
+}
+
+/// Seals any state into a cookie value, bound to `context` (associated data): a value sealed
+/// for one context does not open in another.
+pub(crate) fn seal_value<T: Serialize>(key: &SealingKey, context: &[u8], state: &T) -> String {
+    // The states sealed here are plain data, whose serialisation cannot fail.
     let plaintext = serde_json::to_vec(state).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(key.seal(api_id.as_bytes(), &plaintext))
+    URL_SAFE_NO_PAD.encode(key.seal(context, &plaintext))
+}
+
+/// Opens a value sealed by [`seal_value`] for `context`; its age is the caller's to check.
+pub(crate) fn open_value<T: DeserializeOwned>(
+    key: &SealingKey,
+    context: &[u8],
+    value: &str,
+) -> Result<T, StateError> {
+    let sealed = URL_SAFE_NO_PAD
+        .decode(value)
+        .map_err(|_| StateError::Invalid)?;
+    let plaintext = key
+        .open(context, &sealed)
+        .map_err(|_| StateError::Invalid)?;
+    serde_json::from_slice(&plaintext).map_err(|_| StateError::Invalid)
 }
 
 /// Opens a login cookie of the API `api_id` and checks its age at `now`.
@@ -82,13 +104,7 @@ pub(crate) fn open(
     value: &str,
     now: UnixTime,
 ) -> Result<LoginState, StateError> {
-    let sealed = URL_SAFE_NO_PAD
-        .decode(value)
-        .map_err(|_| StateError::Invalid)?;
-    let plaintext = key
-        .open(api_id.as_bytes(), &sealed)
-        .map_err(|_| StateError::Invalid)?;
-    let state: LoginState = serde_json::from_slice(&plaintext).map_err(|_| StateError::Invalid)?;
+    let state: LoginState = open_value(key, api_id.as_bytes(), value)?;
     if state.api != api_id {
         return Err(StateError::Invalid);
     }
