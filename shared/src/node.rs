@@ -438,4 +438,8 @@ pub struct PasskeyRemoveRequest {
 pub struct PasskeyRemoveResponse {
     /// Whether a passkey of the user was removed.
     pub removed: bool,
+    /// The passkey was kept: it is the user's only way to sign in (no other passkey, no
+    /// identity at another provider).
+    #[serde(default)]
+    pub only_way_in: bool,
 }

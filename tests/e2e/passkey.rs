@@ -85,6 +85,20 @@ async fn a_person_signs_up_signs_in_and_removes_passkeys_on_the_page_and_through
         assert_eq!(status, StatusCode::OK, "{html}");
         assert!(html.contains(&passkey_id), "{html}");
 
+        // It is her only way in: the page keeps it rather than lock her out.
+        let response = later
+            .send(
+                Method::POST,
+                "/passkeys/remove",
+                Some(format!("passkey={passkey_id}")),
+                "application/x-www-form-urlencoded",
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let html = response.text().await.expect("page");
+        assert!(html.contains("your only way to sign in"), "{html}");
+        assert_eq!(setup.passkeys(&user_id).await.len(), 1);
+
         // The operator removes it: it signs in no more, and no session is set.
         let path = format!("/v1/apis/{API}/users/{user_id}/passkeys/{passkey_id}");
         let (status, body) = setup.stack.admin_request(Method::DELETE, &path, None).await;

@@ -388,9 +388,9 @@ async fn remove_passkey(
 ) -> Result<Json<PasskeyRemoveResponse>, HttpError> {
     let region_id = &node.identity.region_id;
     let (api_id, user_id) = (&request.api_id, &request.user_id);
-    let removed = state
+    let answer = state
         .store
         .node_remove_passkey(region_id, api_id, user_id, &request.passkey_id)
         .await?;
-    Ok(Json(PasskeyRemoveResponse { removed }))
+    Ok(Json(answer))
 }

@@ -14,9 +14,9 @@ use restapi_shared::clock::UnixTime;
 use restapi_shared::ids::{self, new_id};
 use restapi_shared::node::{
     PASSKEY_AUTHORITY, PasskeyListResponse, PasskeyLookupRequest, PasskeyOwner,
-    PasskeyRegisterOutcome, PasskeyRegisterRequest, PasskeyRegisterResponse, PasskeySignInOutcome,
-    PasskeySignInRequest, PasskeySignInResponse, PasskeySummary, ResolveOutcome,
-    ResolveUserRequest, StoredPasskey,
+    PasskeyRegisterOutcome, PasskeyRegisterRequest, PasskeyRegisterResponse, PasskeyRemoveResponse,
+    PasskeySignInOutcome, PasskeySignInRequest, PasskeySignInResponse, PasskeySummary,
+    ResolveOutcome, ResolveUserRequest, StoredPasskey,
 };
 use serde::Serialize;
 use sqlx::AnyConnection;
@@ -326,24 +326,49 @@ impl Store {
         })
     }
 
-    /// Removes a passkey of a user of an API of region `region_id`, at the user's request;
-    /// whether one was removed.
+    /// Removes a passkey of a user of an API of region `region_id`, at the user's request,
+    /// unless it is their only way to sign in: a user cannot lock themselves out (an operator
+    /// still can, through the admin API).
     pub async fn node_remove_passkey(
         &self,
         region_id: &str,
         api_id: &str,
         user_id: &str,
         passkey_id: &str,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<PasskeyRemoveResponse, StoreError> {
         let mut transaction = self.begin_write().await?;
         let api = node_api(&mut transaction, region_id, api_id).await?;
+        let (other_passkeys, other_identities): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM passkeys WHERE user_id = $1 AND id <> $2), \
+             (SELECT COUNT(*) FROM user_identities WHERE user_id = $1 AND authority <> $3)",
+        )
+        .bind(user_id)
+        .bind(passkey_id)
+        .bind(PASSKEY_AUTHORITY)
+        .fetch_one(&mut *transaction)
+        .await?;
+        if other_passkeys == 0 && other_identities == 0 {
+            let owned: Option<String> =
+                sqlx::query_scalar("SELECT id FROM passkeys WHERE id = $1 AND user_id = $2")
+                    .bind(passkey_id)
+                    .bind(user_id)
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+            return Ok(PasskeyRemoveResponse {
+                removed: false,
+                only_way_in: owned.is_some(),
+            });
+        }
         let removed = delete_passkey(&mut transaction, user_id, passkey_id).await?;
         transaction.commit().await?;
         if removed {
             tracing::info!(api = %api.name, user = user_id, passkey = passkey_id,
                 "passkey removed by its user");
         }
-        Ok(removed)
+        Ok(PasskeyRemoveResponse {
+            removed,
+            only_way_in: false,
+        })
     }
 }
 

@@ -7,7 +7,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::utf8_percent_encode;
 use restapi_shared::clock::UnixTime;
-use restapi_shared::node::{PasskeyListRequest, PasskeyListResponse, PasskeyRemoveRequest};
+use restapi_shared::node::{
+    PasskeyListRequest, PasskeyListResponse, PasskeyRemoveRequest, PasskeyRemoveResponse,
+};
 use serde::Deserialize;
 
 use super::super::super::EndpointCall;
@@ -66,16 +68,14 @@ pub(crate) async fn remove(
         let failure = PasskeyError::InvalidRequest("name the passkey to remove");
         return refusal(look, host, failure);
     };
-    // TODO(#5): removing one's last passkey is allowed even when no other identity can sign
-    // the user in; only an operator can then give them a way back in. Refusing it needs the
-    // control plane to count the user's other identities in the same transaction.
     match remove_passkey(call, &session.user_id, &form.passkey).await {
-        Ok(true) => {
+        Ok(answer) if answer.only_way_in => refusal(look, host, PasskeyError::OnlyWayIn),
+        Ok(answer) if answer.removed => {
             tracing::info!(api = %call.api.name, user = %session.user_id,
                 passkey = %form.passkey, "passkey removed by its user");
             see_other(&host.passkeys_path())
         }
-        Ok(false) => refusal(look, host, PasskeyError::UnknownPasskey),
+        Ok(_) => refusal(look, host, PasskeyError::UnknownPasskey),
         Err(failure) => refusal(look, host, failure),
     }
 }
@@ -159,7 +159,7 @@ async fn remove_passkey(
     call: &EndpointCall<'_>,
     user_id: &str,
     passkey_id: &str,
-) -> Result<bool, PasskeyError> {
+) -> Result<PasskeyRemoveResponse, PasskeyError> {
     let request = PasskeyRemoveRequest {
         api_id: call.api.id.clone(),
         user_id: user_id.to_owned(),
@@ -169,5 +169,5 @@ async fn remove_passkey(
         .remove_passkey(&request)
         .await
         .map_err(|failure| unavailable(call, "passkey removal", &failure))?;
-    Ok(answer.removed)
+    Ok(answer)
 }

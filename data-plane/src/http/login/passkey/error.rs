@@ -48,6 +48,9 @@ pub(crate) enum PasskeyError {
     /// The API has no passkey with this credential id: removed, or another API's.
     #[error("unknown passkey")]
     UnknownPasskey,
+    /// The passkey is the user's only way to sign in, so it stays.
+    #[error("only way in")]
+    OnlyWayIn,
     /// The credential is registered already.
     #[error("passkey exists")]
     CredentialTaken,
@@ -164,6 +167,12 @@ impl PasskeyError {
                 StatusCode::FORBIDDEN,
                 "reauthentication_required",
                 "sign in again to add a passkey: the last sign-in is too long ago".to_owned(),
+            ),
+            Self::OnlyWayIn => (
+                StatusCode::CONFLICT,
+                "last_passkey",
+                "this passkey is your only way to sign in; add another one before removing it"
+                    .to_owned(),
             ),
             Self::CrossSite => (
                 StatusCode::FORBIDDEN,
