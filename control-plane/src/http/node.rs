@@ -14,6 +14,7 @@ use restapi_shared::node::{
     ResolveUserResponse, RevokeRefreshRequest,
 };
 use restapi_shared::push::{ChangeBatch, RegionSnapshot};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,6 +24,22 @@ use super::error::HttpError;
 use super::extract::{JsonBody, Query};
 use crate::metrics::NodeCall;
 use crate::push::{Draining, wait_for_changes};
+
+/// The headers every node call carries, as documented; [`Node`] reads and checks them.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code, reason = "documentation of the headers; never built")]
+struct NodeHeaders {
+    /// The region the data plane serves
+    #[param(rename = "restapi-region")]
+    region: String,
+    /// The data plane process
+    #[param(rename = "restapi-node-instance")]
+    instance: String,
+    /// The revision it serves
+    #[param(rename = "restapi-node-revision")]
+    revision: Option<i64>,
+}
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,11 +58,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The whole configuration of the caller's region (`RegionSnapshot` of the shared crate).
 #[utoipa::path(get, path = "/node/v1/snapshot", tag = "node", security(("node_token" = [])),
-    params(
-        ("restapi-region" = String, Header, description = "The region the data plane serves"),
-        ("restapi-node-instance" = String, Header, description = "The data plane process"),
-        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
-    ),
+    params(NodeHeaders),
     responses(
         (status = 200, description = "The snapshot", body = RegionSnapshot),
         (status = 400, description = "A node header is missing", body = ErrorBody),
@@ -68,9 +81,7 @@ async fn get_snapshot(
     params(
         ("after" = i64, Query, description = "The revision the data plane holds"),
         ("waitSeconds" = Option<u64>, Query, description = "How long to wait for a change"),
-        ("restapi-region" = String, Header, description = "The region the data plane serves"),
-        ("restapi-node-instance" = String, Header, description = "The data plane process"),
-        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
+        NodeHeaders,
     ),
     responses(
         (status = 200, description = "The changes", body = ChangeBatch),
@@ -98,11 +109,7 @@ async fn get_changes(
 /// revoked family.
 #[utoipa::path(post, path = "/node/v1/refresh-tokens/redeem", tag = "node",
     security(("node_token" = [])), request_body = RedeemRefreshRequest,
-    params(
-        ("restapi-region" = String, Header, description = "The region the data plane serves"),
-        ("restapi-node-instance" = String, Header, description = "The data plane process"),
-        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
-    ),
+    params(NodeHeaders),
     responses(
         (status = 200, description = "The outcome", body = RedeemRefreshResponse),
         (status = 400, description = "invalid_body, or a node header is missing", body = ErrorBody),
@@ -141,11 +148,7 @@ async fn redeem_refresh_token(
 /// signed out, and no token of the family may be redeemed any more.
 #[utoipa::path(post, path = "/node/v1/refresh-tokens/revoke", tag = "node",
     security(("node_token" = [])), request_body = RevokeRefreshRequest,
-    params(
-        ("restapi-region" = String, Header, description = "The region the data plane serves"),
-        ("restapi-node-instance" = String, Header, description = "The data plane process"),
-        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
-    ),
+    params(NodeHeaders),
     responses(
         (status = 204, description = "The family is revoked"),
         (status = 400, description = "invalid_body, or a node header is missing", body = ErrorBody),
@@ -170,11 +173,7 @@ async fn revoke_refresh_family(
 /// introspection: whether it was redeemed and whether its family is revoked.
 #[utoipa::path(post, path = "/node/v1/refresh-tokens/status", tag = "node",
     security(("node_token" = [])), request_body = RefreshStatusRequest,
-    params(
-        ("restapi-region" = String, Header, description = "The region the data plane serves"),
-        ("restapi-node-instance" = String, Header, description = "The data plane process"),
-        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
-    ),
+    params(NodeHeaders),
     responses(
         (status = 200, description = "The token's state", body = RefreshStatusResponse),
         (status = 400, description = "invalid_body, or a node header is missing", body = ErrorBody),
@@ -202,11 +201,7 @@ async fn refresh_token_status(
 /// new user with the API's default roles; else `notRegistered`. A disabled user is `disabled`.
 #[utoipa::path(post, path = "/node/v1/users/resolve", tag = "node",
     security(("node_token" = [])), request_body = ResolveUserRequest,
-    params(
-        ("restapi-region" = String, Header, description = "The region the data plane serves"),
-        ("restapi-node-instance" = String, Header, description = "The data plane process"),
-        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
-    ),
+    params(NodeHeaders),
     responses(
         (status = 200, description = "The outcome; the user when signed in",
             body = ResolveUserResponse),
@@ -236,11 +231,7 @@ async fn resolve_user(
 /// their user handle. A credential id registered already is refused, and nothing is written.
 #[utoipa::path(post, path = "/node/v1/passkeys/register", tag = "node",
     security(("node_token" = [])), request_body = PasskeyRegisterRequest,
-    params(
-        ("restapi-region" = String, Header, description = "The region the data plane serves"),
-        ("restapi-node-instance" = String, Header, description = "The data plane process"),
-        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
-    ),
+    params(NodeHeaders),
     responses(
         (status = 200, description = "The outcome; the user when registered",
             body = PasskeyRegisterResponse),
@@ -271,11 +262,7 @@ async fn register_passkey(
 /// for the data plane to verify an assertion against; absent when the API has none.
 #[utoipa::path(post, path = "/node/v1/passkeys/lookup", tag = "node",
     security(("node_token" = [])), request_body = PasskeyLookupRequest,
-    params(
-        ("restapi-region" = String, Header, description = "The region the data plane serves"),
-        ("restapi-node-instance" = String, Header, description = "The data plane process"),
-        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
-    ),
+    params(NodeHeaders),
     responses(
         (status = 200, description = "The passkey, if any", body = PasskeyLookupResponse),
         (status = 400, description = "invalid_body, or a node header is missing",
@@ -300,11 +287,7 @@ async fn lookup_passkey(
 /// the counter must grow when the authenticator keeps one, and a disabled user is refused.
 #[utoipa::path(post, path = "/node/v1/passkeys/sign-in", tag = "node",
     security(("node_token" = [])), request_body = PasskeySignInRequest,
-    params(
-        ("restapi-region" = String, Header, description = "The region the data plane serves"),
-        ("restapi-node-instance" = String, Header, description = "The data plane process"),
-        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
-    ),
+    params(NodeHeaders),
     responses(
         (status = 200, description = "The outcome; the user when signed in",
             body = PasskeySignInResponse),
@@ -334,11 +317,7 @@ async fn passkey_signed_in(
 /// own page and before they add one; empty and inactive for a missing or disabled user.
 #[utoipa::path(post, path = "/node/v1/passkeys/list", tag = "node",
     security(("node_token" = [])), request_body = PasskeyListRequest,
-    params(
-        ("restapi-region" = String, Header, description = "The region the data plane serves"),
-        ("restapi-node-instance" = String, Header, description = "The data plane process"),
-        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
-    ),
+    params(NodeHeaders),
     responses(
         (status = 200, description = "The user's passkeys", body = PasskeyListResponse),
         (status = 400, description = "invalid_body, or a node header is missing",
@@ -366,11 +345,7 @@ async fn list_passkeys(
 /// crate); `removed` is false when the user has no such passkey.
 #[utoipa::path(post, path = "/node/v1/passkeys/remove", tag = "node",
     security(("node_token" = [])), request_body = PasskeyRemoveRequest,
-    params(
-        ("restapi-region" = String, Header, description = "The region the data plane serves"),
-        ("restapi-node-instance" = String, Header, description = "The data plane process"),
-        ("restapi-node-revision" = Option<i64>, Header, description = "The revision it serves"),
-    ),
+    params(NodeHeaders),
     responses(
         (status = 200, description = "Whether a passkey was removed",
             body = PasskeyRemoveResponse),
