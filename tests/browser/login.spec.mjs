@@ -28,6 +28,8 @@ import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { CheckFailed, check, note, reportCounts, reportFailure, show } from './report.mjs';
+
 const here = dirname(fileURLToPath(import.meta.url));
 
 function required(name) {
@@ -92,34 +94,6 @@ function runFetch(page, url, options = {}) {
     },
     [url, options],
   );
-}
-
-// ---------------------------------------------------------------------------------------
-// Reporting
-
-let passed = 0;
-const trail = [];
-
-function note(line) {
-  trail.push(line);
-  if (trail.length > 80) {
-    trail.shift();
-  }
-}
-
-class CheckFailed extends Error {}
-
-function check(condition, what, why = '') {
-  if (!condition) {
-    throw new CheckFailed(`${what}${why ? `: ${why}` : ''}`);
-  }
-  passed += 1;
-  process.stdout.write(`ok - ${what}\n`);
-}
-
-function show(value) {
-  const text = typeof value === 'string' ? value : String(JSON.stringify(value));
-  return text.length > 600 ? `${text.slice(0, 600)}...` : text;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -439,15 +413,10 @@ try {
   await signInAndUseTheSession(browser.context);
 } catch (error) {
   failed = 1;
-  const message = error instanceof CheckFailed ? error.message : error.stack;
-  process.stdout.write(`FAIL - ${message}\n`);
-  process.stdout.write('--- what the browser did last:\n');
-  for (const line of trail) {
-    process.stdout.write(`  ${line}\n`);
-  }
+  reportFailure(error);
 } finally {
   await browser?.close().catch(() => {});
 }
 process.stdout.write(`browser: ${Date.now() - started} ms\n`);
-process.stdout.write(`${passed} passed, ${failed} failed\n`);
+reportCounts(failed);
 process.exit(failed ? 1 : 0);

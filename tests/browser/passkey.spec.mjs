@@ -24,6 +24,8 @@ import { join } from 'node:path';
 
 import { chromium } from 'playwright-core';
 
+import { CheckFailed, check, note, reportCounts, reportFailure, show } from './report.mjs';
+
 function required(name) {
   const value = process.env[name];
   if (!value) {
@@ -39,31 +41,6 @@ const PERSON_EMAIL = required('PERSON_EMAIL');
 const ACCESS_COOKIE = process.env.ACCESS_COOKIE ?? 'restapi-access';
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const PASSKEYS_PAGE = '/login/passkeys';
-
-let passed = 0;
-const trail = [];
-
-function note(line) {
-  trail.push(line);
-  if (trail.length > 80) {
-    trail.shift();
-  }
-}
-
-class CheckFailed extends Error {}
-
-function check(condition, what, why = '') {
-  if (!condition) {
-    throw new CheckFailed(`${what}${why ? `: ${why}` : ''}`);
-  }
-  passed += 1;
-  process.stdout.write(`ok - ${what}\n`);
-}
-
-function show(value) {
-  const text = typeof value === 'string' ? value : String(JSON.stringify(value));
-  return text.length > 600 ? `${text.slice(0, 600)}...` : text;
-}
 
 async function launch() {
   const profile = mkdtempSync(join(tmpdir(), 'restapi-passkey-'));
@@ -206,12 +183,9 @@ async function run() {
 
 try {
   await run();
-  process.stdout.write(`${passed} passed, 0 failed\n`);
+  reportCounts(0);
 } catch (error) {
-  process.stdout.write(`FAIL - ${error instanceof CheckFailed ? error.message : error.stack}\n`);
-  for (const line of trail) {
-    process.stdout.write(`  ${line}\n`);
-  }
-  process.stdout.write(`${passed} passed, 1 failed\n`);
+  reportFailure(error);
+  reportCounts(1);
   process.exit(1);
 }

@@ -24,6 +24,8 @@ import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { chromium } from 'playwright-core';
 
+import { CheckFailed, check, reportCounts, reportFailure, show } from './report.mjs';
+
 function required(name) {
   const value = process.env[name];
   if (!value) {
@@ -41,22 +43,6 @@ const SERVICE_SECRET = required('SERVICE_SECRET');
 const PROVIDER_NAME = required('PROVIDER_NAME');
 const LOGIN_NAME = required('LOGIN_NAME');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-
-let passed = 0;
-class CheckFailed extends Error {}
-
-function check(condition, what, why = '') {
-  if (!condition) {
-    throw new CheckFailed(`${what}${why ? `: ${why}` : ''}`);
-  }
-  passed += 1;
-  process.stdout.write(`ok - ${what}\n`);
-}
-
-function show(value) {
-  const text = typeof value === 'string' ? value : String(JSON.stringify(value));
-  return text.length > 600 ? `${text.slice(0, 600)}...` : text;
-}
 
 /** Expects `promise` to be refused by the server with the OAuth error `code`. */
 async function refused(promise, code, what) {
@@ -267,11 +253,10 @@ try {
   }
 } catch (error) {
   failed = 1;
-  const message = error instanceof CheckFailed ? error.message : error.stack;
-  process.stdout.write(`FAIL - ${message}\n`);
+  reportFailure(error);
 } finally {
   receiver.close();
 }
 process.stdout.write(`pkce: ${Date.now() - started} ms\n`);
-process.stdout.write(`${passed} passed, ${failed} failed\n`);
+reportCounts(failed);
 process.exit(failed ? 1 : 0);
