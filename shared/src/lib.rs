@@ -20,5 +20,6 @@ pub mod secret;
 pub mod settings;
 pub mod telemetry;
 pub mod token;
+pub mod x509;
 
 pub use clock::Clock;
