@@ -161,12 +161,12 @@ async fn start_listener(snapshot: RegionSnapshot, dir: &Path) -> SocketAddr {
     let plane =
         restapi_data_plane::DataPlane::from_snapshot(settings.clone(), Clock::System, snapshot)
             .unwrap();
-    let config = plane.tls_config(&settings).unwrap();
+    let tls = plane.tls_config(&settings).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(restapi_data_plane::tls::serve_tls(
         listener,
-        config,
+        tls.config,
         plane.router(),
         std::future::pending(),
     ));

@@ -129,23 +129,33 @@ impl DataPlane {
         })
     }
 
-    /// The TLS configuration of the HTTPS listener: the platform certificate from the files
-    /// the settings name, picked by SNI for the names this data plane serves.
-    pub fn tls_config(
-        &self,
-        settings: &Settings,
-    ) -> Result<Arc<rustls::ServerConfig>, tls::TlsError> {
+    /// The HTTPS listener's TLS configuration: the platform certificate from the files the
+    /// settings name, picked by SNI for the names this data plane serves.
+    pub fn tls_config(&self, settings: &Settings) -> Result<tls::TlsSetup, tls::TlsError> {
         let (Some(chain), Some(key)) = (&settings.tls_certificate_file, &settings.tls_key_file)
         else {
             return Err(tls::TlsError::Certificate("(not configured)".to_owned()));
         };
-        let platform = tls::load_certified_key(chain, key)?;
+        let platform = Arc::new(tls::PlatformCertificate::load(chain, key)?);
         let resolver = tls::CertificateResolver::new(
             Arc::clone(&self.state.store),
             &self.state.app_domain,
-            platform,
+            Arc::clone(&platform),
         );
-        tls::server_config(resolver)
+        Ok(tls::TlsSetup {
+            config: tls::server_config(resolver)?,
+            platform,
+        })
+    }
+
+    /// Keeps `platform` current: its files are read again every `period` and a renewed
+    /// certificate served at once. Runs until dropped.
+    pub fn watch_platform_certificate(
+        &self,
+        platform: Arc<tls::PlatformCertificate>,
+        period: std::time::Duration,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        platform.watch(period, Arc::clone(&self.state.metrics))
     }
 
     /// The plain listener's router once HTTPS is served on `https_port`: custom domains' ACME
@@ -198,9 +208,12 @@ pub async fn serve_all(
             .await
             .map_err(failed);
     };
-    let config = data_plane
+    let tls = data_plane
         .tls_config(settings)
         .map_err(|error| error.to_string())?;
+    tokio::spawn(
+        data_plane.watch_platform_certificate(tls.platform, tls::PLATFORM_CERTIFICATE_RECHECK),
+    );
     let secure = TcpListener::bind(https_listen)
         .await
         .map_err(|error| format!("cannot listen on {https_listen}: {error}"))?;
@@ -217,7 +230,7 @@ pub async fn serve_all(
     let redirect = data_plane.https_redirect(https_listen.port());
     let (plain, secure) = tokio::join!(
         serve(plain, redirect, until(stopped.clone())),
-        tls::serve_tls(secure, config, data_plane.router(), until(stopped)),
+        tls::serve_tls(secure, tls.config, data_plane.router(), until(stopped)),
     );
     plain.and(secure).map_err(failed)
 }

@@ -55,6 +55,10 @@ pub struct Metrics {
     sync_failures: Counter,
     /// When the configuration served was last replaced, in Unix seconds; 0 before.
     last_applied: AtomicI64,
+    /// When the platform certificate served over HTTPS expires, in Unix seconds; 0 without.
+    platform_certificate_expiry: AtomicI64,
+    platform_certificate_reloads: Counter,
+    platform_certificate_reload_failures: Counter,
 }
 
 /// A token grant, as the `grant_type` label names it.
@@ -148,6 +152,9 @@ impl Metrics {
             sync_batches: Counter::default(),
             sync_failures: Counter::default(),
             last_applied: AtomicI64::new(0),
+            platform_certificate_expiry: AtomicI64::new(0),
+            platform_certificate_reloads: Counter::default(),
+            platform_certificate_reload_failures: Counter::default(),
         }
     }
 
@@ -202,6 +209,23 @@ impl Metrics {
     /// Counts a failed call to the control plane's node API.
     pub fn sync_failed(&self) {
         self.sync_failures.add();
+    }
+
+    /// Records that the platform certificate served expires at `expires_at` (Unix seconds),
+    /// at start or after a reload.
+    pub fn platform_certificate_served(&self, expires_at: i64) {
+        self.platform_certificate_expiry
+            .store(expires_at, Ordering::Relaxed);
+    }
+
+    /// Counts a reload of the platform certificate's files: `served` when the new certificate
+    /// replaced the old one, otherwise it could not be used and the old one still serves.
+    pub fn platform_certificate_reloaded(&self, served: bool) {
+        if served {
+            self.platform_certificate_reloads.add();
+        } else {
+            self.platform_certificate_reload_failures.add();
+        }
     }
 
     /// Every metric in the text format; `config` is the configuration being served.
@@ -286,6 +310,7 @@ impl Metrics {
         }
 
         self.render_configuration(&mut out, config);
+        self.render_tls(&mut out);
         out.into_text()
     }
 
@@ -326,6 +351,26 @@ impl Metrics {
             "restapi_sync_failures_total",
             "Failed calls to the control plane's node API while syncing.",
             self.sync_failures.get(),
+        );
+    }
+
+    fn render_tls(&self, out: &mut Exposition) {
+        out.gauge(
+            "restapi_tls_platform_certificate_expiry_timestamp_seconds",
+            "When the platform certificate served over HTTPS expires, in Unix seconds \
+             (0 without an HTTPS listener).",
+            self.platform_certificate_expiry.load(Ordering::Relaxed),
+        );
+        out.counter(
+            "restapi_tls_platform_certificate_reloads_total",
+            "Renewed platform certificates read from their files and served.",
+            self.platform_certificate_reloads.get(),
+        );
+        out.counter(
+            "restapi_tls_platform_certificate_reload_failures_total",
+            "Changed platform certificate files that could not be used (the previous \
+             certificate kept serving).",
+            self.platform_certificate_reload_failures.get(),
         );
     }
 

@@ -2,20 +2,24 @@
 //! certificate picked by the name the client asks for (SNI) from memory.
 //!
 //! The platform's own names (the regional host, and every API's app host under the app
-//! domain) share one certificate read from files at start, typically a wildcard; a custom
-//! domain has its own, pushed with the domain. A name the data plane does not serve, or one
-//! whose certificate is not issued yet, gets none, so the handshake fails before any request.
+//! domain) share one certificate read from files, typically a wildcard, and read again when
+//! the files change, so the operator's renewal tooling needs no restart; a custom domain has
+//! its own, pushed with the domain. A name the data plane does not serve, or one whose
+//! certificate is not issued yet, gets none, so the handshake fails before any request.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::response::IntoResponse;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use restapi_shared::x509::leaf_validity;
 use rustls::crypto::ring::default_provider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -27,6 +31,11 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::ConfigStore;
+use crate::metrics::Metrics;
+
+/// How often the platform certificate's files are read again to find a renewal. Renewal
+/// tools replace a certificate weeks before it expires; a minute costs nothing.
+pub const PLATFORM_CERTIFICATE_RECHECK: Duration = Duration::from_secs(60);
 
 /// Why the TLS settings cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -40,19 +49,6 @@ pub enum TlsError {
     /// The key is not one rustls can sign with, or does not match the certificate.
     #[error("the private key cannot be used with the certificate: {0}")]
     Unusable(rustls::Error),
-}
-
-/// The platform certificate: its chain (leaf first) and key, from PEM files.
-pub fn load_certified_key(chain: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
-    let chain_pem = std::fs::read_to_string(chain)
-        .map_err(|_| TlsError::Certificate(chain.display().to_string()))?;
-    let key_pem =
-        std::fs::read_to_string(key).map_err(|_| TlsError::Key(key.display().to_string()))?;
-    certified_key_from_pem(&chain_pem, &key_pem).map_err(|error| match error {
-        TlsError::Certificate(_) => TlsError::Certificate(chain.display().to_string()),
-        TlsError::Key(_) => TlsError::Key(key.display().to_string()),
-        TlsError::Unusable(error) => TlsError::Unusable(error),
-    })
 }
 
 /// A certificate chain (leaf first) and its key, from PEM text.
@@ -69,17 +65,139 @@ pub fn certified_key_from_pem(chain: &str, key: &str) -> Result<Arc<CertifiedKey
     Ok(Arc::new(certified))
 }
 
+/// The platform certificate: a chain (leaf first) and key from two PEM files, served until
+/// the chain file changes and the pair read then is usable.
+///
+/// The chain file is the one compared: a renewal always brings a new certificate, and a tool
+/// that writes the key second leaves for a moment a new chain with the old key, which rustls
+/// refuses as a mismatch; the old certificate then keeps serving and the next look succeeds.
+#[derive(Debug)]
+pub struct PlatformCertificate {
+    chain_file: PathBuf,
+    key_file: PathBuf,
+    served: ArcSwap<Served>,
+}
+
+#[derive(Debug)]
+struct Served {
+    /// The chain file's text when it was read, to tell a renewal from the same file.
+    chain_pem: String,
+    key: Arc<CertifiedKey>,
+    /// When the leaf expires, in Unix seconds; 0 when it cannot be read.
+    expires_at: i64,
+}
+
+impl PlatformCertificate {
+    /// Reads the certificate from `chain_file` and `key_file`.
+    pub fn load(chain_file: &Path, key_file: &Path) -> Result<Self, TlsError> {
+        let served = read_pair(chain_file, key_file)?;
+        Ok(Self {
+            chain_file: chain_file.to_owned(),
+            key_file: key_file.to_owned(),
+            served: ArcSwap::from_pointee(served),
+        })
+    }
+
+    /// The certificate to hand to a client.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        Arc::clone(&self.served.load().key)
+    }
+
+    /// When the certificate served expires, in Unix seconds; 0 when it cannot be read.
+    pub fn expires_at(&self) -> i64 {
+        self.served.load().expires_at
+    }
+
+    /// Reads the files again and serves what they hold if the chain changed. Returns whether
+    /// it did; on an error the certificate served stays.
+    pub fn reload(&self) -> Result<bool, TlsError> {
+        let chain_pem = std::fs::read_to_string(&self.chain_file)
+            .map_err(|_| TlsError::Certificate(self.chain_file.display().to_string()))?;
+        if chain_pem == self.served.load().chain_pem {
+            return Ok(false);
+        }
+        self.served
+            .store(Arc::new(read_pair(&self.chain_file, &self.key_file)?));
+        Ok(true)
+    }
+
+    /// Looks at the files every `period` for as long as the process runs, serving a renewed
+    /// certificate as soon as it is found and counting each outcome in `metrics`.
+    pub async fn watch(self: Arc<Self>, period: Duration, metrics: Arc<Metrics>) {
+        metrics.platform_certificate_served(self.expires_at());
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match self.reload() {
+                Ok(false) => {}
+                Ok(true) => {
+                    let expires_at = self.expires_at();
+                    tracing::info!(
+                        file = %self.chain_file.display(),
+                        expires_at,
+                        "serving the renewed platform certificate"
+                    );
+                    metrics.platform_certificate_served(expires_at);
+                    metrics.platform_certificate_reloaded(true);
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        %error,
+                        "the platform certificate's files changed but cannot be used; \
+                         the previous certificate keeps serving"
+                    );
+                    metrics.platform_certificate_reloaded(false);
+                }
+            }
+        }
+    }
+}
+
+/// The certificate in `chain_file` and `key_file`, with errors naming the file at fault.
+fn read_pair(chain_file: &Path, key_file: &Path) -> Result<Served, TlsError> {
+    let chain_pem = std::fs::read_to_string(chain_file)
+        .map_err(|_| TlsError::Certificate(chain_file.display().to_string()))?;
+    let key_pem = std::fs::read_to_string(key_file)
+        .map_err(|_| TlsError::Key(key_file.display().to_string()))?;
+    let key = certified_key_from_pem(&chain_pem, &key_pem).map_err(|error| match error {
+        TlsError::Certificate(_) => TlsError::Certificate(chain_file.display().to_string()),
+        TlsError::Key(_) => TlsError::Key(key_file.display().to_string()),
+        TlsError::Unusable(error) => TlsError::Unusable(error),
+    })?;
+    let expires_at = leaf_validity(&chain_pem).map_or(0, |(_, not_after)| not_after);
+    Ok(Served {
+        chain_pem,
+        key,
+        expires_at,
+    })
+}
+
+/// What the HTTPS listener is started with.
+#[derive(Debug)]
+pub struct TlsSetup {
+    /// The TLS configuration to accept connections with.
+    pub config: Arc<ServerConfig>,
+    /// The platform certificate in it, to watch for renewals.
+    pub platform: Arc<PlatformCertificate>,
+}
+
 /// Picks the certificate of the name a client asks for.
 #[derive(Debug)]
 pub struct CertificateResolver {
     store: Arc<ConfigStore>,
     app_domain: String,
-    platform: Arc<CertifiedKey>,
+    platform: Arc<PlatformCertificate>,
 }
 
 impl CertificateResolver {
     /// Resolves the region's host and the app hosts under `app_domain` to `platform`.
-    pub fn new(store: Arc<ConfigStore>, app_domain: &str, platform: Arc<CertifiedKey>) -> Self {
+    pub fn new(
+        store: Arc<ConfigStore>,
+        app_domain: &str,
+        platform: Arc<PlatformCertificate>,
+    ) -> Self {
         Self {
             store,
             app_domain: app_domain.to_ascii_lowercase(),
@@ -105,7 +223,7 @@ impl ResolvesServerCert for CertificateResolver {
         // rustls hands over the name lowercase and without a trailing dot.
         let name = client_hello.server_name()?;
         if self.is_platform_name(name) {
-            return Some(Arc::clone(&self.platform));
+            return Some(self.platform.current());
         }
         let certificate = self.store.current()?.certificate_for(name);
         if certificate.is_none() {
@@ -264,6 +382,17 @@ mod tests {
         (leaf.pem(), key.serialize_pem())
     }
 
+    /// A client that sends the platform's names to `address` and trusts only `ca_pem`, with
+    /// no connection kept from an earlier call.
+    fn client_trusting(ca_pem: &str, address: std::net::SocketAddr) -> reqwest::Client {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+            .resolve(&format!("shop.{APP_DOMAIN}"), address)
+            .resolve(REGIONAL, address)
+            .build()
+            .unwrap()
+    }
+
     /// A private CA (as PEM) and, in `dir`, a certificate it issued for the platform's names.
     fn platform_certificate(dir: &Path) -> (String, Settings) {
         let ca = certificate_authority();
@@ -285,24 +414,18 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let (ca_pem, settings) = platform_certificate(&dir);
         let fixture = Fixture::new();
-        let config = fixture.data_plane.tls_config(&settings).unwrap();
+        let tls = fixture.data_plane.tls_config(&settings).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(serve_tls(
             listener,
-            config,
+            tls.config,
             fixture.router.clone(),
             std::future::pending(),
         ));
 
         let app_host = format!("shop.{APP_DOMAIN}");
-        let client = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
-            .resolve(&app_host, address)
-            .resolve(REGIONAL, address)
-            .resolve("unknown.example", address)
-            .build()
-            .unwrap();
+        let client = client_trusting(&ca_pem, address);
         let port = address.port();
         for url in [
             format!("https://{app_host}:{port}/api/.well-known/jwks.json"),
@@ -313,8 +436,100 @@ mod tests {
             assert_eq!(answer.version(), Version::HTTP_2, "{url}");
         }
         // No certificate for a name the data plane does not serve: the handshake fails.
-        let unknown = format!("https://unknown.example:{port}/api/.well-known/jwks.json");
-        assert!(client.get(&unknown).send().await.is_err());
+        let unknown = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+            .resolve("unknown.example", address)
+            .build()
+            .unwrap();
+        let url = format!("https://unknown.example:{port}/api/.well-known/jwks.json");
+        assert!(unknown.get(&url).send().await.is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_renewed_platform_certificate_is_served_without_a_restart_and_a_broken_one_is_not() {
+        let _ = default_provider().install_default();
+        let dir = std::env::temp_dir().join(restapi_shared::ids::new_id("tls-test"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (first_ca, settings) = platform_certificate(&dir);
+        let fixture = Fixture::new();
+        let tls = fixture.data_plane.tls_config(&settings).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(serve_tls(
+            listener,
+            tls.config,
+            fixture.router.clone(),
+            std::future::pending(),
+        ));
+        let period = Duration::from_millis(50);
+        tokio::spawn(
+            fixture
+                .data_plane
+                .watch_platform_certificate(Arc::clone(&tls.platform), period),
+        );
+        let url = format!(
+            "https://{REGIONAL}:{}/shop/.well-known/jwks.json",
+            address.port()
+        );
+        let served_by = |ca_pem: String| {
+            let url = url.clone();
+            async move {
+                client_trusting(&ca_pem, address)
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok()
+            }
+        };
+        let metric = |name: &str| -> i64 {
+            let text = fixture.data_plane.state.metrics.render(None);
+            let line = text
+                .lines()
+                .find(|line| line.starts_with(&format!("{name} ")));
+            line.and_then(|line| line[name.len() + 1..].parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+        };
+        assert!(served_by(first_ca.clone()).await);
+
+        // The operator's tooling renews: another CA, a known expiry, the key written last.
+        let renewing_ca = certificate_authority();
+        let key = KeyPair::generate().unwrap();
+        let mut renewal = CertificateParams::new(vec![REGIONAL.to_owned()]).unwrap();
+        renewal.not_after = rcgen::date_time_ymd(2027, 3, 4);
+        let renewal = renewal.signed_by(&key, &renewing_ca).unwrap();
+        std::fs::write(dir.join("chain.pem"), renewal.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+        let renewed_ca = renewing_ca.pem();
+        let mut renewed = false;
+        for _ in 0..100 {
+            if served_by(renewed_ca.clone()).await {
+                renewed = true;
+                break;
+            }
+            tokio::time::sleep(period).await;
+        }
+        assert!(renewed, "the renewed certificate is served");
+        assert!(!served_by(first_ca).await, "the old certificate is gone");
+        assert_eq!(tls.platform.expires_at(), 1_804_118_400);
+        assert_eq!(
+            metric("restapi_tls_platform_certificate_expiry_timestamp_seconds"),
+            1_804_118_400
+        );
+
+        // A chain whose key is not in the key file: refused, the renewed one keeps serving.
+        let (stray_chain, _) = issue(&certificate_authority(), vec![REGIONAL.to_owned()]);
+        std::fs::write(dir.join("chain.pem"), stray_chain).unwrap();
+        let failures = "restapi_tls_platform_certificate_reload_failures_total";
+        for _ in 0..100 {
+            if metric(failures) > 0 {
+                break;
+            }
+            tokio::time::sleep(period).await;
+        }
+        assert!(metric(failures) > 0, "the broken pair is refused");
+        assert!(served_by(renewed_ca).await);
+        assert_eq!(metric("restapi_tls_platform_certificate_reloads_total"), 1);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -346,12 +561,12 @@ mod tests {
             },
         ];
         let fixture = Fixture::with(crate::test_support::settings(None), snapshot);
-        let config = fixture.data_plane.tls_config(&settings).unwrap();
+        let tls = fixture.data_plane.tls_config(&settings).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(serve_tls(
             listener,
-            config,
+            tls.config,
             fixture.router.clone(),
             std::future::pending(),
         ));

@@ -189,7 +189,7 @@ impl Stack {
             "tls_key_file": tls.key_file,
         });
         let (plane, settings) = self.start_data_plane(name, &token, extra).await;
-        let config = plane.tls_config(&settings).expect("TLS configuration");
+        let tls = plane.tls_config(&settings).expect("TLS configuration");
         let secure = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTPS");
         let (addr, https) = (
             plain.local_addr().expect("local addr"),
@@ -202,7 +202,7 @@ impl Stack {
         ));
         tokio::spawn(restapi_data_plane::tls::serve_tls(
             secure,
-            config,
+            tls.config,
             plane.router(),
             std::future::pending(),
         ));
