@@ -51,7 +51,8 @@ pub struct Settings {
     /// listener then sends browsers there.
     pub data_plane_https_listen: Option<SocketAddr>,
     /// PEM certificate chain (leaf first) of the platform's names: the regional host and the
-    /// app hosts, typically `*.<app_domain>` and the regional host in one certificate.
+    /// app hosts, typically `*.<app_domain>` and the regional host in one certificate. Read
+    /// again every minute, so a renewal needs no restart.
     pub tls_certificate_file: Option<PathBuf>,
     /// PEM private key of that certificate.
     pub tls_key_file: Option<PathBuf>,
