@@ -382,6 +382,24 @@ mod tests {
         (leaf.pem(), key.serialize_pem())
     }
 
+    /// Serves `fixture` over TLS with `settings`' platform certificate on a port of its own;
+    /// returns the address and the platform certificate.
+    async fn serve_https(
+        fixture: &Fixture,
+        settings: &Settings,
+    ) -> (std::net::SocketAddr, Arc<PlatformCertificate>) {
+        let tls = fixture.data_plane.tls_config(settings).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(serve_tls(
+            listener,
+            tls.config,
+            fixture.router.clone(),
+            std::future::pending(),
+        ));
+        (address, tls.platform)
+    }
+
     /// A client that sends the platform's names to `address` and trusts only `ca_pem`, with
     /// no connection kept from an earlier call.
     fn client_trusting(ca_pem: &str, address: std::net::SocketAddr) -> reqwest::Client {
@@ -414,15 +432,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let (ca_pem, settings) = platform_certificate(&dir);
         let fixture = Fixture::new();
-        let tls = fixture.data_plane.tls_config(&settings).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(serve_tls(
-            listener,
-            tls.config,
-            fixture.router.clone(),
-            std::future::pending(),
-        ));
+        let (address, _) = serve_https(&fixture, &settings).await;
 
         let app_host = format!("shop.{APP_DOMAIN}");
         let client = client_trusting(&ca_pem, address);
@@ -453,20 +463,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let (first_ca, settings) = platform_certificate(&dir);
         let fixture = Fixture::new();
-        let tls = fixture.data_plane.tls_config(&settings).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(serve_tls(
-            listener,
-            tls.config,
-            fixture.router.clone(),
-            std::future::pending(),
-        ));
+        let (address, platform) = serve_https(&fixture, &settings).await;
         let period = Duration::from_millis(50);
         tokio::spawn(
             fixture
                 .data_plane
-                .watch_platform_certificate(Arc::clone(&tls.platform), period),
+                .watch_platform_certificate(Arc::clone(&platform), period),
         );
         let url = format!(
             "https://{REGIONAL}:{}/shop/.well-known/jwks.json",
@@ -511,7 +513,7 @@ mod tests {
         }
         assert!(renewed, "the renewed certificate is served");
         assert!(!served_by(first_ca).await, "the old certificate is gone");
-        assert_eq!(tls.platform.expires_at(), 1_804_118_400);
+        assert_eq!(platform.expires_at(), 1_804_118_400);
         assert_eq!(
             metric("restapi_tls_platform_certificate_expiry_timestamp_seconds"),
             1_804_118_400
@@ -561,15 +563,7 @@ mod tests {
             },
         ];
         let fixture = Fixture::with(crate::test_support::settings(None), snapshot);
-        let tls = fixture.data_plane.tls_config(&settings).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(serve_tls(
-            listener,
-            tls.config,
-            fixture.router.clone(),
-            std::future::pending(),
-        ));
+        let (address, _) = serve_https(&fixture, &settings).await;
         let client = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
             .resolve("login.example.com", address)
