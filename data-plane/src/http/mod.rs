@@ -309,7 +309,7 @@ pub(crate) fn no_store(mut response: Response) -> Response {
 }
 
 /// 405 with the `Allow` header listing `allowed`.
-fn method_not_allowed(allowed: &'static str) -> Response {
+pub(crate) fn method_not_allowed(allowed: &'static str) -> Response {
     let mut response = error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

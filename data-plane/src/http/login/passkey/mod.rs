@@ -21,7 +21,6 @@ mod page;
 
 use axum::body::Body;
 use axum::http::header::LOCATION;
-use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -33,13 +32,14 @@ use restapi_shared::push::{ProviderConfig, ProviderKind};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use webauthn_rs::prelude::{
-    DiscoverableKey, Passkey, PublicKeyCredential, RegisterPublicKeyCredential, WebauthnError,
+    DiscoverableKey, Passkey, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, WebauthnError,
 };
 
 use super::super::body::read_limited;
 use super::super::csrf;
 use super::super::session;
-use super::super::{EndpointCall, error};
+use super::super::{EndpointCall, method_not_allowed};
 use super::{LoginHost, app_code_redirect, append_cookie, authorization, checked_redirect};
 use crate::grants::IssueContext;
 use crate::metrics::SignInOutcome;
@@ -91,15 +91,7 @@ pub(crate) async fn json_endpoint(
         return PasskeyError::NotEnabled.response(host_name);
     };
     if call.parts.method != axum::http::Method::POST {
-        let mut response = error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "method not allowed",
-        );
-        response
-            .headers_mut()
-            .insert(axum::http::header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+        return method_not_allowed("POST");
     }
     let result = run(call, host, step, body).await;
     if matches!(step, JsonStep::SignIn | JsonStep::SignUp) {
@@ -374,11 +366,7 @@ async fn sign_up(
     else {
         return Err(PasskeyError::ChallengeInvalid);
     };
-    let credential: RegisterPublicKeyCredential = parse(body)?;
-    let passkey = party
-        .webauthn
-        .finish_passkey_registration(&credential, &registration)
-        .map_err(|failure| refused(call, party, &credential.response.client_data_json, failure))?;
+    let passkey = verified_registration(call, party, &registration, body)?;
 
     let owner = PasskeyOwner::SignUp {
         name,
@@ -462,11 +450,7 @@ async fn add(
     if user_id != session.user_id {
         return Err(PasskeyError::ChallengeInvalid);
     }
-    let credential: RegisterPublicKeyCredential = parse(body)?;
-    let passkey = party
-        .webauthn
-        .finish_passkey_registration(&credential, &registration)
-        .map_err(|failure| refused(call, party, &credential.response.client_data_json, failure))?;
+    let passkey = verified_registration(call, party, &registration, body)?;
 
     let owner = PasskeyOwner::Existing { user_id };
     let (user, passkey_id) = register(call, owner, user_handle, &passkey).await?;
@@ -474,6 +458,20 @@ async fn add(
         "passkey added");
     let body = serde_json::json!({ "id": passkey_id });
     Ok(super::super::no_store(axum::Json(body).into_response()))
+}
+
+/// The new passkey in `body`, verified against the ceremony's `registration` state.
+fn verified_registration(
+    call: &EndpointCall<'_>,
+    party: &RelyingParty,
+    registration: &PasskeyRegistration,
+    body: &[u8],
+) -> Result<Passkey, PasskeyError> {
+    let credential: RegisterPublicKeyCredential = parse(body)?;
+    party
+        .webauthn
+        .finish_passkey_registration(&credential, registration)
+        .map_err(|failure| refused(call, party, &credential.response.client_data_json, failure))
 }
 
 /// Hands a verified new passkey to the control plane.
@@ -637,6 +635,8 @@ fn looks_like_email(email: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::StatusCode;
+
     use super::*;
 
     #[test]
