@@ -15,7 +15,7 @@ use restapi_shared::secret::{SecretBytes, SecretString};
 use sqlx::AnyConnection;
 
 use super::domains::{DomainStatus, api_of_domain};
-use super::{Store, StoreError};
+use super::{ConfigWrite, Store, StoreError};
 
 /// A domain whose certificate is due to be ordered (first issue, renewal or retry).
 #[derive(Clone, Debug)]
@@ -138,13 +138,7 @@ impl Store {
         .execute(&mut *write.transaction)
         .await?
         .rows_affected();
-        let Some(api) = api_of_domain(&mut write.transaction, &order.id)
-            .await?
-            .filter(|_| updated == 1)
-        else {
-            return Ok(None);
-        };
-        Ok(Some(write.commit_api_change(self, &api).await?))
+        self.commit_domain_change(write, &order.id, updated).await
     }
 
     /// Records how an order is moving, for the operator: `status` for a first certificate
@@ -207,14 +201,8 @@ impl Store {
         .execute(&mut *write.transaction)
         .await?
         .rows_affected();
-        let Some(api) = api_of_domain(&mut write.transaction, &order.id)
-            .await?
-            .filter(|_| updated == 1)
-        else {
-            return Ok(false);
-        };
-        write.commit_api_change(self, &api).await?;
-        Ok(true)
+        let committed = self.commit_domain_change(write, &order.id, updated).await?;
+        Ok(committed.is_some())
     }
 
     /// Records a failed order: the domain becomes `failed` with `message`, unless it still
@@ -264,6 +252,24 @@ impl Store {
             write.transaction.commit().await?;
         }
         Ok(())
+    }
+
+    /// Ends `write`, which changed `updated` rows of domain `domain_id`: a change of the
+    /// domain's API, committed and returned. When no row changed (the lease was lost or the
+    /// domain removed), nothing is committed.
+    async fn commit_domain_change(
+        &self,
+        mut write: ConfigWrite,
+        domain_id: &str,
+        updated: u64,
+    ) -> Result<Option<Revision>, StoreError> {
+        if updated != 1 {
+            return Ok(None);
+        }
+        let Some(api) = api_of_domain(&mut write.transaction, domain_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(write.commit_api_change(self, &api).await?))
     }
 
     /// The platform's ACME account at `directory_url` (the library's serialised credentials),

@@ -343,7 +343,6 @@ impl ConfigWrite {
         Ok(())
     }
 
-    /// Commits, announces the revision to other replicas (PostgreSQL) and wakes long polls.
     /// Records that `api` changed in its region and commits: the ending of most writes.
     async fn commit_api_change(
         mut self,
@@ -355,6 +354,7 @@ impl ConfigWrite {
         self.commit(store).await
     }
 
+    /// Commits, announces the revision to other replicas (PostgreSQL) and wakes long polls.
     async fn commit(mut self, store: &Store) -> Result<Revision, StoreError> {
         if store.inner.backend == Backend::Postgres {
             // Delivered only if the transaction commits, and in commit order.
