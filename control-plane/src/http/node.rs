@@ -14,7 +14,7 @@ use restapi_shared::node::{
     ResolveUserResponse, RevokeRefreshRequest,
 };
 use restapi_shared::push::{ChangeBatch, RegionSnapshot};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, IntoResponses};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -39,6 +39,24 @@ struct NodeHeaders {
     /// The revision it serves
     #[param(rename = "restapi-node-revision")]
     revision: Option<i64>,
+}
+
+/// The refusals every node call with a JSON body about an API may answer, as documented.
+#[derive(Debug, IntoResponses)]
+#[allow(dead_code, reason = "documentation of the responses; never built")]
+enum BodyCallRefusals {
+    /// Missing or unknown node token
+    #[response(status = 401)]
+    Unauthenticated(ErrorBody),
+    /// The API is not in the caller's region
+    #[response(status = 403)]
+    OtherRegion(ErrorBody),
+    /// Body larger than 1 MiB
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// Body is not JSON
+    #[response(status = 415)]
+    NotJson(ErrorBody),
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -113,10 +131,7 @@ async fn get_changes(
     responses(
         (status = 200, description = "The outcome", body = RedeemRefreshResponse),
         (status = 400, description = "invalid_body, or a node header is missing", body = ErrorBody),
-        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
-        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        BodyCallRefusals,
     ))]
 async fn redeem_refresh_token(
     node: Node,
@@ -152,10 +167,7 @@ async fn redeem_refresh_token(
     responses(
         (status = 204, description = "The family is revoked"),
         (status = 400, description = "invalid_body, or a node header is missing", body = ErrorBody),
-        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
-        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        BodyCallRefusals,
     ))]
 async fn revoke_refresh_family(
     node: Node,
@@ -177,10 +189,7 @@ async fn revoke_refresh_family(
     responses(
         (status = 200, description = "The token's state", body = RefreshStatusResponse),
         (status = 400, description = "invalid_body, or a node header is missing", body = ErrorBody),
-        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
-        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        BodyCallRefusals,
     ))]
 async fn refresh_token_status(
     node: Node,
@@ -207,10 +216,7 @@ async fn refresh_token_status(
             body = ResolveUserResponse),
         (status = 400, description = "invalid_body, invalid_field, or a node header is missing",
             body = ErrorBody),
-        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
-        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        BodyCallRefusals,
     ))]
 async fn resolve_user(
     node: Node,
@@ -237,11 +243,8 @@ async fn resolve_user(
             body = PasskeyRegisterResponse),
         (status = 400, description = "invalid_body, invalid_field, or a node header is missing",
             body = ErrorBody),
-        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
-        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
         (status = 409, description = "The user has the most passkeys allowed", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        BodyCallRefusals,
     ))]
 async fn register_passkey(
     node: Node,
@@ -267,10 +270,7 @@ async fn register_passkey(
         (status = 200, description = "The passkey, if any", body = PasskeyLookupResponse),
         (status = 400, description = "invalid_body, or a node header is missing",
             body = ErrorBody),
-        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
-        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        BodyCallRefusals,
     ))]
 async fn lookup_passkey(
     node: Node,
@@ -293,10 +293,7 @@ async fn lookup_passkey(
             body = PasskeySignInResponse),
         (status = 400, description = "invalid_body, or a node header is missing",
             body = ErrorBody),
-        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
-        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        BodyCallRefusals,
     ))]
 async fn passkey_signed_in(
     node: Node,
@@ -322,10 +319,7 @@ async fn passkey_signed_in(
         (status = 200, description = "The user's passkeys", body = PasskeyListResponse),
         (status = 400, description = "invalid_body, or a node header is missing",
             body = ErrorBody),
-        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
-        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        BodyCallRefusals,
     ))]
 async fn list_passkeys(
     node: Node,
@@ -351,10 +345,7 @@ async fn list_passkeys(
             body = PasskeyRemoveResponse),
         (status = 400, description = "invalid_body, or a node header is missing",
             body = ErrorBody),
-        (status = 401, description = "Missing or unknown node token", body = ErrorBody),
-        (status = 403, description = "The API is not in the caller's region", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        BodyCallRefusals,
     ))]
 async fn remove_passkey(
     node: Node,
