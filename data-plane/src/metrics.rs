@@ -726,7 +726,7 @@ mod tests {
                 assert_eq!(declared.last().map(String::as_str), Some(name), "{line}");
             }
         }
-        assert_eq!(declared.len(), 13);
+        assert_eq!(declared.len(), 16);
     }
 
     #[test]
