@@ -130,6 +130,7 @@ impl PlatformCertificate {
         ticks.tick().await;
         loop {
             ticks.tick().await;
+            // Two small local files once a minute: read here rather than on a blocking thread.
             match self.reload() {
                 Ok(false) => {}
                 Ok(true) => {
