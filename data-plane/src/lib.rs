@@ -137,6 +137,9 @@ impl DataPlane {
             return Err(tls::TlsError::Certificate("(not configured)".to_owned()));
         };
         let platform = Arc::new(tls::PlatformCertificate::load(chain, key)?);
+        self.state
+            .metrics
+            .report_platform_certificate(Arc::clone(&platform));
         let resolver = tls::CertificateResolver::new(
             Arc::clone(&self.state.store),
             &self.state.app_domain,

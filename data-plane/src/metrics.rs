@@ -10,8 +10,8 @@
 //! The exposition writer, [`Exposition`], is shared with the control plane's metrics.
 
 use std::fmt::{Display, Write as _};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE as CONTENT_TYPE_HEADER};
@@ -22,6 +22,7 @@ use restapi_shared::error::OAuthErrorCode;
 
 use crate::config::RegionState;
 use crate::http::AppState;
+use crate::tls::PlatformCertificate;
 
 /// The `Content-Type` of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -55,8 +56,8 @@ pub struct Metrics {
     sync_failures: Counter,
     /// When the configuration served was last replaced, in Unix seconds; 0 before.
     last_applied: AtomicI64,
-    /// When the platform certificate served over HTTPS expires, in Unix seconds; 0 without.
-    platform_certificate_expiry: AtomicI64,
+    /// The platform certificate served over HTTPS, if any, read when scraped.
+    platform_certificate: OnceLock<Arc<PlatformCertificate>>,
     platform_certificate_reloads: Counter,
     platform_certificate_reload_failures: Counter,
 }
@@ -152,7 +153,7 @@ impl Metrics {
             sync_batches: Counter::default(),
             sync_failures: Counter::default(),
             last_applied: AtomicI64::new(0),
-            platform_certificate_expiry: AtomicI64::new(0),
+            platform_certificate: OnceLock::new(),
             platform_certificate_reloads: Counter::default(),
             platform_certificate_reload_failures: Counter::default(),
         }
@@ -211,11 +212,9 @@ impl Metrics {
         self.sync_failures.add();
     }
 
-    /// Records that the platform certificate served expires at `expires_at` (Unix seconds),
-    /// at start or after a reload.
-    pub fn platform_certificate_served(&self, expires_at: i64) {
-        self.platform_certificate_expiry
-            .store(expires_at, Ordering::Relaxed);
+    /// Reports on `platform`, the certificate the HTTPS listener serves, from now on.
+    pub fn report_platform_certificate(&self, platform: Arc<PlatformCertificate>) {
+        let _ = self.platform_certificate.set(platform);
     }
 
     /// Counts a reload of the platform certificate's files: `served` when the new certificate
@@ -359,7 +358,9 @@ impl Metrics {
             "restapi_tls_platform_certificate_expiry_timestamp_seconds",
             "When the platform certificate served over HTTPS expires, in Unix seconds \
              (0 without an HTTPS listener).",
-            self.platform_certificate_expiry.load(Ordering::Relaxed),
+            self.platform_certificate
+                .get()
+                .map_or(0, |platform| platform.expires_at()),
         );
         out.counter(
             "restapi_tls_platform_certificate_reloads_total",

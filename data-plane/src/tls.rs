@@ -90,7 +90,7 @@ struct Served {
 impl PlatformCertificate {
     /// Reads the certificate from `chain_file` and `key_file`.
     pub fn load(chain_file: &Path, key_file: &Path) -> Result<Self, TlsError> {
-        let served = read_pair(chain_file, key_file)?;
+        let served = read_pair(read_chain(chain_file)?, chain_file, key_file)?;
         Ok(Self {
             chain_file: chain_file.to_owned(),
             key_file: key_file.to_owned(),
@@ -111,20 +111,18 @@ impl PlatformCertificate {
     /// Reads the files again and serves what they hold if the chain changed. Returns whether
     /// it did; on an error the certificate served stays.
     pub fn reload(&self) -> Result<bool, TlsError> {
-        let chain_pem = std::fs::read_to_string(&self.chain_file)
-            .map_err(|_| TlsError::Certificate(self.chain_file.display().to_string()))?;
+        let chain_pem = read_chain(&self.chain_file)?;
         if chain_pem == self.served.load().chain_pem {
             return Ok(false);
         }
-        self.served
-            .store(Arc::new(read_pair(&self.chain_file, &self.key_file)?));
+        let served = read_pair(chain_pem, &self.chain_file, &self.key_file)?;
+        self.served.store(Arc::new(served));
         Ok(true)
     }
 
     /// Looks at the files every `period` for as long as the process runs, serving a renewed
     /// certificate as soon as it is found and counting each outcome in `metrics`.
     pub async fn watch(self: Arc<Self>, period: Duration, metrics: Arc<Metrics>) {
-        metrics.platform_certificate_served(self.expires_at());
         let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
@@ -134,13 +132,11 @@ impl PlatformCertificate {
             match self.reload() {
                 Ok(false) => {}
                 Ok(true) => {
-                    let expires_at = self.expires_at();
                     tracing::info!(
                         file = %self.chain_file.display(),
-                        expires_at,
+                        expires_at = self.expires_at(),
                         "serving the renewed platform certificate"
                     );
-                    metrics.platform_certificate_served(expires_at);
                     metrics.platform_certificate_reloaded(true);
                 }
                 Err(error) => {
@@ -156,10 +152,14 @@ impl PlatformCertificate {
     }
 }
 
-/// The certificate in `chain_file` and `key_file`, with errors naming the file at fault.
-fn read_pair(chain_file: &Path, key_file: &Path) -> Result<Served, TlsError> {
-    let chain_pem = std::fs::read_to_string(chain_file)
-        .map_err(|_| TlsError::Certificate(chain_file.display().to_string()))?;
+fn read_chain(chain_file: &Path) -> Result<String, TlsError> {
+    std::fs::read_to_string(chain_file)
+        .map_err(|_| TlsError::Certificate(chain_file.display().to_string()))
+}
+
+/// The certificate of `chain_pem`, read from `chain_file`, with the key in `key_file`;
+/// errors name the file at fault.
+fn read_pair(chain_pem: String, chain_file: &Path, key_file: &Path) -> Result<Served, TlsError> {
     let key_pem = std::fs::read_to_string(key_file)
         .map_err(|_| TlsError::Key(key_file.display().to_string()))?;
     let key = certified_key_from_pem(&chain_pem, &key_pem).map_err(|error| match error {
@@ -401,15 +401,31 @@ mod tests {
         (address, tls.platform)
     }
 
-    /// A client that sends the platform's names to `address` and trusts only `ca_pem`, with
-    /// no connection kept from an earlier call.
+    /// A client that sends the platform's names and `unknown.example` to `address` and trusts
+    /// only `ca_pem`, with no connection kept from an earlier call.
     fn client_trusting(ca_pem: &str, address: std::net::SocketAddr) -> reqwest::Client {
         reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
             .resolve(&format!("shop.{APP_DOMAIN}"), address)
             .resolve(REGIONAL, address)
+            .resolve("unknown.example", address)
             .build()
             .unwrap()
+    }
+
+    /// Whether `condition` holds within a hundred looks, `period` apart.
+    async fn eventually<F, Fut>(period: Duration, mut condition: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        for _ in 0..100 {
+            if condition().await {
+                return true;
+            }
+            tokio::time::sleep(period).await;
+        }
+        false
     }
 
     /// A private CA (as PEM) and, in `dir`, a certificate it issued for the platform's names.
@@ -447,13 +463,8 @@ mod tests {
             assert_eq!(answer.version(), Version::HTTP_2, "{url}");
         }
         // No certificate for a name the data plane does not serve: the handshake fails.
-        let unknown = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
-            .resolve("unknown.example", address)
-            .build()
-            .unwrap();
-        let url = format!("https://unknown.example:{port}/api/.well-known/jwks.json");
-        assert!(unknown.get(&url).send().await.is_err());
+        let unknown = format!("https://unknown.example:{port}/api/.well-known/jwks.json");
+        assert!(client.get(&unknown).send().await.is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -504,14 +515,7 @@ mod tests {
         std::fs::write(dir.join("chain.pem"), renewal.pem()).unwrap();
         std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
         let renewed_ca = renewing_ca.pem();
-        let mut renewed = false;
-        for _ in 0..100 {
-            if served_by(renewed_ca.clone()).await {
-                renewed = true;
-                break;
-            }
-            tokio::time::sleep(period).await;
-        }
+        let renewed = eventually(period, || served_by(renewed_ca.clone())).await;
         assert!(renewed, "the renewed certificate is served");
         assert!(!served_by(first_ca).await, "the old certificate is gone");
         assert_eq!(platform.expires_at(), 1_804_118_400);
@@ -524,13 +528,8 @@ mod tests {
         let (stray_chain, _) = issue(&certificate_authority(), vec![REGIONAL.to_owned()]);
         std::fs::write(dir.join("chain.pem"), stray_chain).unwrap();
         let failures = "restapi_tls_platform_certificate_reload_failures_total";
-        for _ in 0..100 {
-            if metric(failures) > 0 {
-                break;
-            }
-            tokio::time::sleep(period).await;
-        }
-        assert!(metric(failures) > 0, "the broken pair is refused");
+        let refused = eventually(period, || std::future::ready(metric(failures) > 0)).await;
+        assert!(refused, "the broken pair is refused");
         assert!(served_by(renewed_ca).await);
         assert_eq!(metric("restapi_tls_platform_certificate_reloads_total"), 1);
         std::fs::remove_dir_all(dir).unwrap();
